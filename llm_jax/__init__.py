@@ -1,0 +1,1 @@
+"""llm_jax: a JAX/Flax research codebase for language-model scaling experiments."""

@@ -1,0 +1,101 @@
+"""Causal self-attention with grouped key/value heads (MHA, GQA, MQA) and an optional KV cache.
+
+Masking is by position, not by index: a query at position p sees the keys at positions 0..p, and
+a key at position -1 (padding, or an empty cache slot) is never seen. The same rule serves
+training, prefill of left-padded prompts and one-token decoding.
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from llm_jax.model.layers import dense_init
+from llm_jax.model.positions import apply_rope
+
+# Finite, so a row that sees no key (a padding query) gives uniform weights instead of NaN.
+_MASKED = -1e30
+
+
+def causal_mask(q_positions_BL, k_positions_BM):
+    """True where the query may attend to the key: (B, 1, L, M)."""
+    q = q_positions_BL[:, None, :, None]
+    k = k_positions_BM[:, None, None, :]
+    return (k >= 0) & (k <= q)
+
+
+def xla_attention(q_BLHK, k_BMGK, v_BMGK, mask_B1LM):
+    """Reference einsum path; softmax in float32. Returns (out_BLHK, weights_BHLM)."""
+    b, l, h, k = q_BLHK.shape
+    g = k_BMGK.shape[2]
+    q_BLGRK = q_BLHK.reshape(b, l, g, h // g, k)  # R = query heads per kv head
+    scores = jnp.einsum("blgrk,bmgk->bgrlm", q_BLGRK, k_BMGK).astype(jnp.float32)
+    scores = scores.reshape(b, h, l, -1) / jnp.sqrt(k).astype(jnp.float32)
+    weights_BHLM = jax.nn.softmax(jnp.where(mask_B1LM, scores, _MASKED), axis=-1)
+    w = weights_BHLM.reshape(b, g, h // g, l, -1).astype(v_BMGK.dtype)
+    out = jnp.einsum("bgrlm,bmgk->blgrk", w, v_BMGK).reshape(b, l, h, k)
+    return out, weights_BHLM
+
+
+class Attention(nn.Module):
+    cfg: object  # the model config
+    decode: bool = False
+
+    @nn.compact
+    def __call__(self, x_BLD, positions_BL):
+        cfg = self.cfg
+        dtype = jnp.dtype(cfg.dtype)
+        h, g, k = cfg.n_heads, cfg.n_kv_heads, cfg.d_model // cfg.n_heads
+        out_std = cfg.init_std / (2 * cfg.n_layers) ** 0.5  # GPT-2: residual writes shrink
+
+        def proj(name, heads, axes):
+            return nn.DenseGeneral(
+                (heads, k), use_bias=False, kernel_init=dense_init(cfg.init_std, axes),
+                dtype=dtype, param_dtype=jnp.dtype(cfg.param_dtype), name=name,
+            )(x_BLD)
+
+        q_BLHK = proj("query", h, ("embed", "heads", "head_dim"))
+        k_BLGK = proj("key", g, ("embed", "kv_heads", "head_dim"))
+        v_BLGK = proj("value", g, ("embed", "kv_heads", "head_dim"))
+        if cfg.pos_encoding == "rope":
+            q_BLHK = apply_rope(q_BLHK, positions_BL, cfg.rope_theta)
+            k_BLGK = apply_rope(k_BLGK, positions_BL, cfg.rope_theta)
+
+        k_positions = positions_BL
+        if self.decode:
+            k_BLGK, v_BLGK, k_positions = self._update_cache(k_BLGK, v_BLGK, positions_BL)
+        mask = causal_mask(positions_BL, k_positions)
+        out_BLHK = self._attend(q_BLHK, k_BLGK, v_BLGK, mask)
+        return nn.DenseGeneral(
+            x_BLD.shape[-1], axis=(-2, -1), use_bias=False,
+            kernel_init=dense_init(out_std, ("heads", "head_dim", "embed")),
+            dtype=dtype, param_dtype=jnp.dtype(cfg.param_dtype), name="out",
+        )(out_BLHK)
+
+    def _attend(self, q_BLHK, k_BMGK, v_BMGK, mask_B1LM):
+        if self.cfg.attention == "xla":
+            out, weights_BHLM = xla_attention(q_BLHK, k_BMGK, v_BMGK, mask_B1LM)
+            self.sow("intermediates", "attention_weights", weights_BHLM)
+            return out
+        implementation = "cudnn" if self.cfg.attention == "cudnn" else None
+        return jax.nn.dot_product_attention(
+            q_BLHK, k_BMGK, v_BMGK, mask=mask_B1LM, implementation=implementation
+        )
+
+    def _update_cache(self, k_BLGK, v_BLGK, positions_BL):
+        """Write this call's keys/values at the cache index; return the whole cache."""
+        b, l, g, k = k_BLGK.shape
+        m = self.cfg.max_seq_len
+        dtype = k_BLGK.dtype
+        cached_k = self.variable("cache", "key", jnp.zeros, (b, m, g, k), dtype)
+        cached_v = self.variable("cache", "value", jnp.zeros, (b, m, g, k), dtype)
+        cached_pos = self.variable("cache", "positions", lambda: jnp.full((b, m), -1, jnp.int32))
+        index = self.variable("cache", "index", lambda: jnp.zeros((), jnp.int32))
+        if self.is_initializing():  # init only creates the empty cache
+            return k_BLGK, v_BLGK, positions_BL
+        i = index.value
+        cached_k.value = jax.lax.dynamic_update_slice(cached_k.value, k_BLGK, (0, i, 0, 0))
+        cached_v.value = jax.lax.dynamic_update_slice(cached_v.value, v_BLGK, (0, i, 0, 0))
+        pos = positions_BL.astype(jnp.int32)
+        cached_pos.value = jax.lax.dynamic_update_slice(cached_pos.value, pos, (0, i))
+        index.value = i + l
+        return cached_k.value, cached_v.value, cached_pos.value

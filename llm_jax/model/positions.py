@@ -1,0 +1,42 @@
+"""Positional encodings: RoPE (rotates q and k), sinusoidal and learned (added to embeddings)."""
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+def rope_angles(positions_BL: jnp.ndarray, head_dim: int, theta: float) -> jnp.ndarray:
+    """Angle pos · θ^(-2i/K) for each of the K/2 rotated pairs: shape (B, L, K/2), float32."""
+    inv_freq = theta ** (-jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim)
+    return positions_BL.astype(jnp.float32)[..., None] * inv_freq
+
+
+def apply_rope(x_BLHK: jnp.ndarray, positions_BL: jnp.ndarray, theta: float) -> jnp.ndarray:
+    """Rotate pairs (x[i], x[i + K/2]) by their angle (the "rotate half" layout), in float32."""
+    angles = rope_angles(positions_BL, x_BLHK.shape[-1], theta)[:, :, None, :]
+    sin, cos = jnp.sin(angles), jnp.cos(angles)
+    x1, x2 = jnp.split(x_BLHK.astype(jnp.float32), 2, axis=-1)
+    rotated = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+    return rotated.astype(x_BLHK.dtype)
+
+
+def sinusoidal(positions_BL: jnp.ndarray, d_model: int) -> jnp.ndarray:
+    """Vaswani et al.: PE[p, 2i] = sin(p / 10000^(2i/D)), PE[p, 2i+1] = cos(same)."""
+    inv_freq = 10_000.0 ** (-jnp.arange(0, d_model, 2, dtype=jnp.float32) / d_model)
+    angles = positions_BL.astype(jnp.float32)[..., None] * inv_freq
+    pe = jnp.stack([jnp.sin(angles), jnp.cos(angles)], axis=-1)  # interleave sin/cos
+    return pe.reshape(*positions_BL.shape, -1)[..., :d_model]
+
+
+class LearnedPositions(nn.Module):
+    """A trained table of max_seq_len position vectors."""
+
+    max_seq_len: int
+    d_model: int
+    init_std: float
+    param_dtype: jnp.dtype
+
+    @nn.compact
+    def __call__(self, positions_BL: jnp.ndarray) -> jnp.ndarray:
+        init = nn.with_logical_partitioning(nn.initializers.normal(self.init_std), (None, "embed"))
+        table = self.param("table", init, (self.max_seq_len, self.d_model), self.param_dtype)
+        return jnp.take(table, jnp.clip(positions_BL, 0, self.max_seq_len - 1), axis=0)
