@@ -86,8 +86,9 @@ class Attention(nn.Module):
         b, l, g, k = k_BLGK.shape
         m = self.cfg.max_seq_len
         dtype = k_BLGK.dtype
-        cached_k = self.variable("cache", "key", jnp.zeros, (b, m, g, k), dtype)
-        cached_v = self.variable("cache", "value", jnp.zeros, (b, m, g, k), dtype)
+        # Not "key"/"value": those names belong to the projection submodules in this scope.
+        cached_k = self.variable("cache", "cached_key", jnp.zeros, (b, m, g, k), dtype)
+        cached_v = self.variable("cache", "cached_value", jnp.zeros, (b, m, g, k), dtype)
         cached_pos = self.variable("cache", "positions", lambda: jnp.full((b, m), -1, jnp.int32))
         index = self.variable("cache", "index", lambda: jnp.zeros((), jnp.int32))
         if self.is_initializing():  # init only creates the empty cache
