@@ -1,0 +1,1 @@
+"""Training: schedules, optimizer, loss, the pure train/eval step, and the loop."""

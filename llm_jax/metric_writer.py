@@ -1,0 +1,82 @@
+"""Run-directory logs: config.json, metrics.jsonl and TensorBoard event files (process 0 only)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+from etils import epath
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.plugins.hparams import summary_v2 as hparams_summary
+from tensorboard.plugins.text import summary_v2 as text_summary
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+
+def flatten(config: dict, prefix: str = "") -> dict:
+    """{'model': {'d_model': 8}} → {'model.d_model': 8}."""
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+class MetricWriter:
+    """Appends metric rows to metrics.jsonl and mirrors scalars into TensorBoard."""
+
+    def __init__(self, workdir, enabled: bool = True):
+        self.enabled = enabled
+        self.workdir = epath.Path(workdir)
+        if not enabled:
+            return
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.events = EventFileWriter(str(self.workdir / "tensorboard"))
+
+    def write_config(self, config: dict, run_info: dict) -> None:
+        """config.json (resolved config), run.json (derived facts), and both in TensorBoard."""
+        if not self.enabled:
+            return
+        (self.workdir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+        (self.workdir / "run.json").write_text(json.dumps(run_info, indent=2, sort_keys=True))
+        hparams = {
+            k: v for k, v in flatten(config).items() if isinstance(v, bool | int | float | str)
+        }
+        self._add(hparams_summary.hparams_pb(hparams, trial_id=str(self.workdir)), step=0)
+        text = "```\n" + json.dumps(config, indent=2, sort_keys=True) + "\n```"
+        self._add(text_summary.text_pb("config", text), step=0)
+
+    def drop_after(self, step: int) -> None:
+        """On resume, forget rows past the checkpoint so metrics.jsonl has no duplicate steps."""
+        path = self.workdir / "metrics.jsonl"
+        if not self.enabled or not path.exists():
+            return
+        rows = [line for line in path.read_text().splitlines() if line.strip()]
+        kept = [line for line in rows if json.loads(line)["step"] <= step]
+        path.write_text("".join(line + "\n" for line in kept))
+
+    def write(self, row: dict) -> None:
+        """row has at least step and split; every other number also goes to TensorBoard."""
+        if not self.enabled:
+            return
+        with (self.workdir / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        values = [
+            summary_pb2.Summary.Value(tag=f"{row['split']}/{k}", simple_value=float(v))
+            for k, v in row.items()
+            if k not in ("step", "split") and isinstance(v, int | float) and math.isfinite(v)
+        ]
+        self._add(summary_pb2.Summary(value=values), row["step"])
+
+    def _add(self, summary, step: int) -> None:
+        self.events.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
+
+    def flush(self) -> None:
+        if self.enabled:
+            self.events.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.events.close()

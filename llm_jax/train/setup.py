@@ -1,0 +1,72 @@
+"""Everything the loop needs, built from a validated config: mesh, model, optimizer, shardings and
+the jitted steps. Shared by the trainer, checkpoint loading and the compile check."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+
+from llm_jax import sharding
+from llm_jax.model import Transformer
+from llm_jax.train.optimizer import make_optimizer
+from llm_jax.train.schedules import make_schedule
+from llm_jax.train.state import state_layout, with_shardings
+from llm_jax.train.step import make_eval_step, make_train_step
+
+
+@dataclasses.dataclass
+class Parts:
+    mesh: jax.sharding.Mesh
+    rules: tuple
+    model: Transformer
+    tx: object
+    schedule: object
+    abstract_state: object  # ShapeDtypeStructs, nothing allocated
+    state_shardings: object
+    batch_sharding: jax.sharding.NamedSharding
+    train_step: object  # jitted (state, tokens_BL1) → (state, metrics); donates state
+    eval_step: object  # jitted (params, tokens_BL1) → loss
+
+    @property
+    def restore_target(self):
+        return with_shardings(self.abstract_state, self.state_shardings)
+
+
+def build(config, devices=None) -> Parts:
+    """config.model.vocab_size must already be resolved (> 0)."""
+    mesh = sharding.make_mesh(config.mesh, devices)
+    rules = sharding.logical_rules(config.mesh)
+    model = Transformer(config.model)
+    tx = make_optimizer(config.train)
+    with sharding.activate(mesh, rules):
+        abstract, state_shardings = state_layout(model, tx, config.data.seq_len, mesh, rules)
+    batch_sharding = sharding.batch_sharding(mesh, rules)
+    metrics_sharding = sharding.replicated(mesh)
+    train_step = jax.jit(
+        _under(mesh, rules, make_train_step(model, tx, config.train)),
+        in_shardings=(state_shardings, batch_sharding),
+        out_shardings=(state_shardings, metrics_sharding),
+        donate_argnums=0,
+    )
+    eval_step = jax.jit(
+        _under(mesh, rules, make_eval_step(model)),
+        in_shardings=(state_shardings.params, batch_sharding),
+        out_shardings=metrics_sharding,
+    )
+    return Parts(
+        mesh, rules, model, tx, make_schedule(config.train), abstract, state_shardings,
+        batch_sharding, train_step, eval_step,
+    )
+
+
+def _under(mesh, rules, fn):
+    """Trace `fn` with the mesh and logical rules active, so activation constraints apply."""
+
+    @functools.wraps(fn)
+    def wrapped(*args):
+        with sharding.activate(mesh, rules):
+            return fn(*args)
+
+    return wrapped

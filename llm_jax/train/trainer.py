@@ -1,0 +1,205 @@
+"""The training loop: setup → restore → steps → eval → checkpoint → final save.
+
+No callbacks: eval, logging and checkpointing are `if step % every == 0` lines in one loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import sys
+import time
+
+import jax
+import numpy as np
+from etils import epath
+
+from llm_jax import checkpoint as ckpt
+from llm_jax.config import validate
+from llm_jax.data import prepare_data
+from llm_jax.data.loader import BatchIterator, eval_batches
+from llm_jax.data.tokenizer import build_tokenizer
+from llm_jax.metric_writer import MetricWriter
+from llm_jax.model.size import param_counts, train_flops_per_token
+from llm_jax.train.setup import build
+from llm_jax.train.state import init_state
+from llm_jax.train.throughput import peak_flops_per_device
+
+log = logging.getLogger("llm_jax")
+
+
+class TrainingDiverged(RuntimeError):
+    """Loss or gradients became NaN/Inf; the last good checkpoint is kept."""
+
+
+class _Preemption:
+    """SIGTERM (TPU VM preemption, `kill`) asks the loop to save and exit at the next step."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def restore(self):
+        signal.signal(signal.SIGTERM, self._previous)
+
+
+def resolve_vocab(config, tokenizer) -> None:
+    """vocab_size 0 means the tokenizer's, rounded up to a multiple of 64 (fast matmuls)."""
+    if config.model.vocab_size == 0:
+        config.model.vocab_size = -(-tokenizer.vocab_size // 64) * 64
+
+
+def train(config, workdir) -> dict:
+    """Train (or resume) the run in `workdir`; returns the last train and eval metrics."""
+    workdir = epath.Path(workdir)
+    validate(config, n_devices=jax.device_count())  # cheap checks before any data work
+    tokenizer = build_tokenizer(config.data)
+    resolve_vocab(config, tokenizer)
+    validate(config, n_devices=jax.device_count(), tokenizer_vocab=tokenizer.vocab_size)
+    checkpointer = ckpt.Checkpointer(workdir, keep=config.checkpoint.keep)
+    start_step = checkpointer.latest_step() or 0
+    if start_step:
+        ckpt.check_compatible(ckpt.load_config(workdir), config)
+    data = prepare_data(config.data)
+    parts = build(config)
+    if start_step:
+        state, _ = checkpointer.restore(start_step, parts.restore_target)
+        log.info("resumed from step %d", start_step)
+    else:
+        state = init_state(parts.model, parts.tx, config.data.seq_len, config.train.seed,
+                           parts.state_shardings)
+
+    is_main = jax.process_index() == 0
+    writer = MetricWriter(workdir, enabled=is_main)
+    run_info = _run_info(config, data, parts)
+    writer.write_config(config.to_dict(), run_info)
+    writer.drop_after(start_step)
+    if is_main:
+        tokenizer.save(workdir / "tokenizer")
+    try:
+        return _loop(config, parts, state, data, start_step, checkpointer, writer, run_info)
+    finally:
+        checkpointer.close()  # waits for an in-flight async save, so it is never lost
+        writer.close()
+
+
+def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info):
+    t, d = config.train, config.data
+    tokens_per_step = d.batch_size * d.seq_len
+    flops_per_token = run_info["flops_per_token"]
+    peak = peak_flops_per_device() * jax.device_count()
+    slice_args = dict(process_index=jax.process_index(), process_count=jax.process_count())
+    eval_set = [
+        _global(parts, b)
+        for b in eval_batches(data.val, seq_len=d.seq_len, batch_size=d.batch_size,
+                              eval_tokens=d.eval_tokens, **slice_args)
+    ]
+    batches = BatchIterator(data.train, seed=t.seed, batch_size=d.batch_size, seq_len=d.seq_len,
+                            prefetch=d.prefetch, **slice_args)
+    preemption = _Preemption()
+    progress = _progress_bar(start_step, t.steps)
+    last = {}
+    interval_start, interval_steps = time.perf_counter(), 0
+    try:
+        for step, batch in batches.iterate(start_step):
+            if step >= t.steps:
+                break
+            state, metrics = parts.train_step(state, _global(parts, batch))
+            done, interval_steps = step + 1, interval_steps + 1
+            final = done == t.steps
+            cumulative = {"tokens": done * tokens_per_step,
+                          "flops": done * tokens_per_step * flops_per_token}
+            if done % config.log.every_steps == 0 or final:
+                metrics = _fetch_finite(metrics, done, checkpointer)
+                rate = interval_steps * tokens_per_step / (time.perf_counter() - interval_start)
+                last["train"] = dict(
+                    step=done, split="train", **metrics, lr=float(parts.schedule(step)),
+                    tokens_per_s=rate, mfu=rate * flops_per_token / peak, **cumulative,
+                )
+                writer.write(last["train"])
+                progress(done, last["train"])
+            if done % config.eval.every_steps == 0 or final:
+                last["eval"] = _evaluate(parts, state, eval_set, data, done, cumulative)
+                writer.write(last["eval"])
+                log.info("step %d eval loss %.4f", done, last["eval"]["loss"])
+            if done % config.checkpoint.every_steps == 0 or final or preemption.requested:
+                _fetch_finite(metrics, done, checkpointer)  # never save a diverged state
+                checkpointer.save(done, state, {"step": done, "tokens": cumulative["tokens"]})
+            if done % config.log.every_steps == 0 or final:
+                interval_start, interval_steps = time.perf_counter(), 0
+            writer.flush()
+            if preemption.requested:
+                log.warning("SIGTERM: saved step %d; rerun the same command to resume", done)
+                break
+    finally:
+        batches.close()
+        preemption.restore()
+    return last
+
+
+def _global(parts, local_batch: np.ndarray):
+    """This process's rows → one global array sharded over the batch axes."""
+    n = jax.process_count()
+    global_shape = (local_batch.shape[0] * n, *local_batch.shape[1:])
+    return jax.make_array_from_process_local_data(parts.batch_sharding, local_batch, global_shape)
+
+
+def _fetch_finite(metrics, step: int, checkpointer) -> dict:
+    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    if not all(math.isfinite(metrics[k]) for k in ("loss", "grad_norm")):
+        kept = checkpointer.latest_step()
+        raise TrainingDiverged(
+            f"non-finite loss or gradient at step {step} ({metrics}). The last good checkpoint "
+            f"(step {kept}) is kept. Lower train.lr, lengthen train.warmup_steps, set "
+            "train.z_loss=1e-4, or compute in float32 (model.dtype)."
+        )
+    return metrics
+
+
+def _evaluate(parts, state, eval_set, data, step, cumulative) -> dict:
+    loss = float(np.mean([jax.device_get(parts.eval_step(state.params, b)) for b in eval_set]))
+    return dict(
+        step=step, split="eval", loss=loss, perplexity=math.exp(min(loss, 50.0)),
+        bits_per_byte=loss / math.log(2) / data.info["val_bytes_per_token"], **cumulative,
+    )
+
+
+def _run_info(config, data, parts) -> dict:
+    """Derived facts recorded next to config.json, so analysis never needs this process."""
+    return {
+        "params": param_counts(config.model),
+        "flops_per_token": train_flops_per_token(config.model, config.data.seq_len),
+        "data": data.info,
+        "mesh": dict(parts.mesh.shape),
+        "n_devices": jax.device_count(),
+        "n_processes": jax.process_count(),
+        "device_kind": jax.devices()[0].device_kind,
+        "jax_version": jax.__version__,
+    }
+
+
+def _progress_bar(start: int, total: int):
+    """tqdm on a terminal; plain log lines otherwise (files, CI, sweeps)."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
+
+        def update(step, row):
+            bar.update(step - bar.n)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
+
+        return update
+
+    def log_line(step, row):
+        log.info(
+            "step %d/%d loss %.4f lr %.2e grad_norm %.3f tokens/s %.0f mfu %.1f%%",
+            step, total, row["loss"], row["lr"], row["grad_norm"], row["tokens_per_s"],
+            100 * row["mfu"],
+        )
+
+    return log_line

@@ -1,0 +1,34 @@
+"""Train (or resume) a language model.
+
+  python tools/train.py --config=configs/smoke.py --workdir=runs/smoke [--config.train.steps=50]
+
+Rerunning the same command on the same workdir resumes from the latest checkpoint.
+"""
+
+import logging
+
+import jax
+from absl import app, flags
+from ml_collections import config_flags
+
+from llm_jax.train.trainer import train
+
+config_flags.DEFINE_config_file("config", None, "Preset file: configs/<name>.py[:arg]")
+flags.DEFINE_string("workdir", None, "Run directory (config.json, metrics.jsonl, checkpoints/)")
+flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0 (multi-process runs)")
+flags.DEFINE_integer("num_processes", None, "Total number of processes")
+flags.DEFINE_integer("process_id", None, "This process's index")
+flags.mark_flags_as_required(["config", "workdir"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    logging.getLogger("llm_jax").setLevel(logging.INFO)
+    if FLAGS.coordinator_address:
+        jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+    train(FLAGS.config, FLAGS.workdir)
+
+
+if __name__ == "__main__":
+    app.run(main)
