@@ -168,8 +168,9 @@ def train_sentencepiece(texts_or_files: Iterable, vocab_size: int, out_prefix) -
         )
     except RuntimeError as e:
         raise DataError(
-            f"SentencePiece training with vocab_size={vocab_size} failed: {e}. Use a smaller "
-            "vocab_size (≥ 300: 256 bytes + specials) or a larger corpus"
+            f"SentencePiece training with vocab_size={vocab_size} failed: {e}. vocab_size must "
+            "exceed 261 (256 bytes, 4 specials, newline) plus the text's distinct characters, "
+            "and a small corpus supports only a small vocab_size"
         ) from e
     path = pathlib.Path(f"{out_prefix}.model")
     path.parent.mkdir(parents=True, exist_ok=True)
