@@ -34,6 +34,7 @@ class Approach3Fit:
     diagnostics: dict = field(default_factory=dict)
     ci: dict = field(default_factory=dict)  # name → [low, high] when bootstrapped
     bootstrap: dict = field(default_factory=dict)  # n, level, se, warnings
+    samples: dict | None = field(default=None, repr=False)  # bootstrap draws; not serialised
 
     @property
     def a(self) -> float:
@@ -52,11 +53,7 @@ class Approach3Fit:
 
     def predict(self, n_params, n_tokens):
         """Predicted loss at (N, D)."""
-        return (
-            self.E
-            + self.A / np.asarray(n_params) ** self.alpha
-            + self.B / np.asarray(n_tokens) ** self.beta
-        )
+        return law_loss(self.params(), np.asarray(n_params), np.asarray(n_tokens))
 
     def optimal_allocation(self, flops):
         """(N_opt, D_opt) minimising the law under C = 6·N·D."""
@@ -74,8 +71,15 @@ class Approach3Fit:
     def to_dict(self) -> dict:
         """JSON-ready: parameters, derived exponents, diagnostics, intervals."""
         out = asdict(self)
+        out.pop("samples")
         out.update(a=self.a, b=self.b, G=self.G)
         return out
+
+
+def law_loss(params: dict, n_params, n_tokens):
+    """E + A/N^alpha + B/D^beta; parameters may be arrays (bootstrap draws)."""
+    alpha, beta = params["alpha"], params["beta"]
+    return params["E"] + params["A"] / n_params**alpha + params["B"] / n_tokens**beta
 
 
 def optimal_allocation(params: dict, flops):

@@ -9,7 +9,7 @@ come out absurdly narrow (the Chinchilla paper's pitfall), which the narrow-inte
 import numpy as np
 
 from llm_jax.scaling import objective as obj
-from llm_jax.scaling.approach3 import DELTA, SCALE, Approach3Fit, optimal_allocation
+from llm_jax.scaling.approach3 import DELTA, SCALE, Approach3Fit, law_loss, optimal_allocation
 from llm_jax.scaling.lbfgs import minimize_batch
 
 STUCK_TOL = 1e-9  # a refit that moved less than this from its warm start did not refit
@@ -37,9 +37,9 @@ def derived(params: dict, at_flops=(), at_points=()) -> dict:
         n_opt, d_opt = optimal_allocation(params, c)
         out[f"tokens_per_param@C={c:.3g}"] = d_opt / n_opt
         out[f"N_opt@C={c:.3g}"] = n_opt
+        out[f"L_opt@C={c:.3g}"] = law_loss(params, n_opt, d_opt)
     for n, d in at_points:
-        loss = params["E"] + params["A"] / n**alpha + params["B"] / d**beta
-        out[f"loss@N={n:.3g},D={d:.3g}"] = loss
+        out[f"loss@N={n:.3g},D={d:.3g}"] = law_loss(params, n, d)
     return out
 
 
@@ -117,5 +117,7 @@ def _narrow_warnings(se: dict, stuck: float, se_asym: np.ndarray) -> list[str]:
 def attach(fit: Approach3Fit, boot: dict) -> Approach3Fit:
     """Store the bootstrap's intervals on the fit (ci) and the rest under fit.bootstrap."""
     fit.ci = boot["ci"]
-    fit.bootstrap = {k: v for k, v in boot.items() if k != "ci"}
+    # Raw samples stay out of the JSON; plots read them from fit.samples.
+    fit.bootstrap = {k: v for k, v in boot.items() if k not in ("ci", "samples")}
+    fit.samples = boot["samples"]
     return fit

@@ -1,0 +1,93 @@
+"""Run tables for the fits: read CSV/JSONL (Fit contract, DESIGN §2), validate, group budgets."""
+
+import csv
+import json
+import pathlib
+
+import numpy as np
+
+REQUIRED = ("params", "tokens", "loss")
+NUMERIC = ("params", "tokens", "loss", "flops", "step", "budget")
+
+
+class RunTableError(ValueError):
+    """A run table that cannot be fitted; the message names the problem."""
+
+
+def read_rows(path) -> list[dict]:
+    """Rows of a .csv or .jsonl file as dicts."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise RunTableError(f"runs file {path} does not exist")
+    text = path.read_text()
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return list(csv.DictReader(text.splitlines()))
+
+
+def _column(rows, name, path):
+    try:
+        values = np.array([float(r[name]) for r in rows], dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise RunTableError(f"{path}: column {name!r} has a non-numeric value ({err})") from err
+    bad = ~np.isfinite(values) | (values <= 0)
+    if name in ("params", "tokens", "loss", "flops", "budget") and bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise RunTableError(
+            f"{path}: column {name!r} must be positive and finite; row {i + 1} has {values[i]!r} "
+            f"({int(bad.sum())} bad rows)"
+        )
+    return values
+
+
+def load_runs(path) -> dict:
+    """{'params', 'tokens', 'loss', 'flops', ['budget', 'step', 'run']} as numpy arrays.
+
+    flops defaults to 6·params·tokens (the 6N convention) when the column is absent.
+    """
+    rows = read_rows(path)
+    if not rows:
+        raise RunTableError(f"{path}: no rows")
+    columns = set(rows[0])
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise RunTableError(
+            f"{path}: missing required column(s) {missing}; found {sorted(columns)}"
+        )
+    table = {c: _column(rows, c, path) for c in NUMERIC if c in columns}
+    if "flops" not in table:
+        table["flops"] = 6.0 * table["params"] * table["tokens"]
+    if "run" in columns:
+        table["run"] = np.array([str(r["run"]) for r in rows])
+    return table
+
+
+def group_budgets(flops, budget=None, tolerance: float = 0.15) -> np.ndarray:
+    """Budget label (geometric-mean C) per row: the explicit column, or FLOPs clustered so that a
+    new group starts wherever a value exceeds its group's first by more than `tolerance`."""
+    if budget is not None:
+        return np.asarray(budget, dtype=np.float64)
+    flops = np.asarray(flops, dtype=np.float64)
+    order = np.argsort(flops)
+    labels = np.empty_like(flops)
+    start, members = flops[order[0]], []
+    for i in order:
+        if flops[i] > start * (1 + tolerance):
+            labels[members] = np.exp(np.mean(np.log(flops[members])))
+            start, members = flops[i], []
+        members.append(i)
+    labels[members] = np.exp(np.mean(np.log(flops[members])))
+    return labels
+
+
+def final_points(table: dict) -> dict:
+    """The last row of each run (largest step/tokens) when a table holds training curves."""
+    if "run" not in table:
+        return table
+    key = table.get("step", table["tokens"])
+    last = {}
+    for i, run in enumerate(table["run"]):
+        if run not in last or key[i] > key[last[run]]:
+            last[run] = i
+    idx = np.array(sorted(last.values()))
+    return {k: v[idx] for k, v in table.items()}
