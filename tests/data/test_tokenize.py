@@ -135,3 +135,21 @@ def test_single_document_corpus(tmp_path):
     (tmp_path / "one.txt").write_text("only one paragraph " * 100)
     with pytest.raises(DataError, match="at least 2 are needed"):
         prepare_data(data_cfg(tmp_path, corpus=str(tmp_path / "one.txt"), seq_len=16))
+
+
+@pytest.mark.slow
+def test_stdlib_bpe_full_corpus(tmp_path):
+    """The default corpus with bpe:8192: trains within budget, round trips, caches (~25 s)."""
+    import time
+
+    from llm_jax.data import load_corpus
+
+    cfg = data_cfg(tmp_path, tokenizer="bpe:8192")
+    start = time.perf_counter()
+    data = prepare_data(cfg)
+    assert time.perf_counter() - start < 120
+    assert data.info["n_bytes"] > 20_000_000 and data.info["val_bytes_per_token"] > 2.5
+    assert data.info["n_train_tokens"] + data.info["n_val_tokens"] < data.info["n_bytes"] / 2.5
+    for doc in load_corpus("stdlib").documents[::97]:
+        assert data.tokenizer.decode(data.tokenizer.encode(doc)) == doc
+    assert prepare_data(cfg).info == data.info
