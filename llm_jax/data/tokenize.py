@@ -35,7 +35,7 @@ def prepare_data(data_cfg) -> TokenData:
     corpus = load_corpus(data_cfg.corpus, data_cfg.max_bytes)
     # Every document costs ≤ 1 token per byte (byte fallback) + EOS: a cheap bound that catches
     # a corpus too short for training before a tokenizer is trained or anything is encoded.
-    _check_length("corpus", (corpus.n_bytes + len(corpus.documents)) // 2, data_cfg)
+    _check_length("corpus", corpus.n_bytes + len(corpus.documents), data_cfg, splits=2)
     is_val = split_documents(len(corpus.documents), data_cfg.val_fraction)
     tokenizer = build_tokenizer(data_cfg, corpus)
     key = f"{_FORMAT}\0{corpus.hash}\0{tokenizer.fingerprint}\0{data_cfg.val_fraction!r}"
@@ -72,13 +72,15 @@ def token_dtype(vocab_size: int) -> type:
     return np.uint16 if vocab_size <= 65535 else np.uint32
 
 
-def _check_length(what: str, n_tokens: int, data_cfg) -> None:
+def _check_length(what: str, n_tokens: int, data_cfg, splits: int = 1) -> None:
     """One sequence (seq_len + 1 tokens: inputs and shifted targets) must fit in each split."""
     need = data_cfg.seq_len + 1
-    if n_tokens < need:
+    if n_tokens < splits * need:
         cap = f" (data.max_bytes={data_cfg.max_bytes} caps it)" if data_cfg.max_bytes else ""
+        per = " for training and one for validation" if splits == 2 else ""
         raise DataError(
-            f"the {what} has ~{n_tokens} tokens, fewer than one sequence of data.seq_len+1={need}; "
+            f"the {what} has {'at most ' if splits == 2 else ''}{n_tokens} tokens, fewer than one "
+            f"sequence of data.seq_len+1={need}{per}; "
             f"use a larger data.corpus{cap}, a larger data.val_fraction "
             f"(now {data_cfg.val_fraction}) or a shorter data.seq_len"
         )

@@ -100,7 +100,9 @@ class SentencePieceTokenizer:
         return [np.asarray(ids, dtype=np.int64) for ids in out]
 
     def decode(self, ids) -> str:
-        return self._sp.decode([int(i) for i in np.asarray(ids).ravel()])
+        ids = np.asarray(ids, dtype=np.int64).ravel()
+        # A model's vocab is padded past the tokenizer's (to a multiple of 64): drop those ids.
+        return self._sp.decode(ids[(ids >= 0) & (ids < self.vocab_size)].tolist())
 
     def save(self, directory) -> None:
         pathlib.Path(directory, _MODEL_FILE).parent.mkdir(parents=True, exist_ok=True)

@@ -120,7 +120,10 @@ def test_token_dtype_by_vocab():
 def test_corpus_shorter_than_a_sequence_fails_before_tokenizing(tmp_path, monkeypatch):
     calls = count_encodes(monkeypatch)
     cfg = data_cfg(tmp_path, corpus=paragraphs(tmp_path, n=3), seq_len=512)
-    with pytest.raises(DataError, match=r"fewer than one sequence of data.seq_len\+1=513"):
+    with pytest.raises(
+        DataError,
+        match=r"at most \d+ tokens, fewer than one sequence of data.seq_len\+1=513 for training",
+    ):
         prepare_data(cfg)
     assert calls == []
 

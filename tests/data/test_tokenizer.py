@@ -90,6 +90,8 @@ def test_decode_drops_specials_and_survives_bad_bytes(bpe, make):
     assert tok.decode(ids) == "hi"
     assert len({tok.bos_id, tok.eos_id, tok.pad_id}) == 3
     assert ByteTokenizer().decode([0xFF, ord("a")]) == "\ufffda"  # invalid UTF-8 from a sampler
+    # Ids past the tokenizer's vocab (the model pads its vocab to a multiple of 64) are dropped.
+    assert tok.decode([*tok.encode("o"), tok.vocab_size + 5, *tok.encode("k")]) == "ok"
 
 
 @pytest.mark.parametrize("make", [ByteTokenizer, "bpe"])
