@@ -77,6 +77,7 @@ class Transformer(nn.Module):
         elif cfg.pos_encoding == "learned":
             table = LearnedPositions(cfg.max_seq_len, cfg.d_model, cfg.init_std, param_dtype, name="pos")
             x_BLD = x_BLD + table(positions_BL).astype(dtype)
+        x_BLD = self.perturb("embedded", x_BLD)  # no-op hook: lets tests take d/d(inputs)
         x_BLD = self._blocks(constrain(x_BLD), positions_BL)
         x_BLD = Norm(cfg.norm, cfg.norm_eps, param_dtype, name="final_norm")(x_BLD)
         if cfg.tie_embeddings:
