@@ -9,6 +9,7 @@ import logging
 
 import jax
 from absl import app, flags
+from absl import logging as absl_logging
 from ml_collections import config_flags
 
 from llm_jax.train.trainer import train
@@ -24,6 +25,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax logs every file it writes at INFO
     logging.getLogger("llm_jax").setLevel(logging.INFO)
     if FLAGS.coordinator_address:
         jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)

@@ -9,7 +9,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from llm_jax.model.layers import dense_init
+from llm_jax.model.layers import Einsum
 from llm_jax.model.positions import apply_rope
 
 # Finite, so a row that sees no key (a padding query) gives uniform weights instead of NaN.
@@ -47,11 +47,11 @@ class Attention(nn.Module):
         h, g, k = cfg.n_heads, cfg.n_kv_heads, cfg.d_model // cfg.n_heads
         out_std = cfg.init_std / (2 * cfg.n_layers) ** 0.5  # GPT-2: residual writes shrink
 
+        types = dict(dtype=dtype, param_dtype=jnp.dtype(cfg.param_dtype))
+
         def proj(name, heads, axes):
-            return nn.DenseGeneral(
-                (heads, k), use_bias=False, kernel_init=dense_init(cfg.init_std, axes),
-                dtype=dtype, param_dtype=jnp.dtype(cfg.param_dtype), name=name,
-            )(x_BLD)
+            shape = (cfg.d_model, heads, k)
+            return Einsum("BLD,DHK->BLHK", shape, axes, cfg.init_std, **types, name=name)(x_BLD)
 
         q_BLHK = proj("query", h, ("embed", "heads", "head_dim"))
         k_BLGK = proj("key", g, ("embed", "kv_heads", "head_dim"))
@@ -65,11 +65,9 @@ class Attention(nn.Module):
             k_BLGK, v_BLGK, k_positions = self._update_cache(k_BLGK, v_BLGK, positions_BL)
         mask = causal_mask(positions_BL, k_positions)
         out_BLHK = self._attend(q_BLHK, k_BLGK, v_BLGK, mask)
-        return nn.DenseGeneral(
-            x_BLD.shape[-1], axis=(-2, -1), use_bias=False,
-            kernel_init=dense_init(out_std, ("heads", "head_dim", "embed")),
-            dtype=dtype, param_dtype=jnp.dtype(cfg.param_dtype), name="out",
-        )(out_BLHK)
+        out_axes = ("heads", "head_dim", "embed")
+        return Einsum("BLHK,HKD->BLD", (h, k, cfg.d_model), out_axes, out_std, **types,
+                      name="out")(out_BLHK)
 
     def _attend(self, q_BLHK, k_BMGK, v_BMGK, mask_B1LM):
         if self.cfg.attention == "xla":

@@ -9,6 +9,23 @@ def dense_init(std: float, axes: tuple):
     return nn.with_logical_partitioning(nn.initializers.normal(std), axes)
 
 
+class Einsum(nn.Module):
+    """A bias-free projection: einsum of the input with a kernel of named logical axes."""
+
+    equation: str  # e.g. "BLD,DHK->BLHK"
+    shape: tuple  # kernel shape
+    axes: tuple  # kernel logical axis names
+    init_std: float
+    dtype: jnp.dtype
+    param_dtype: jnp.dtype
+
+    @nn.compact
+    def __call__(self, x):
+        init = dense_init(self.init_std, self.axes)
+        kernel = self.param("kernel", init, self.shape, self.param_dtype)
+        return jnp.einsum(self.equation, x.astype(self.dtype), kernel.astype(self.dtype))
+
+
 class Norm(nn.Module):
     """RMSNorm (scale only) or LayerNorm (scale and bias), computed in float32."""
 
@@ -43,18 +60,13 @@ class Mlp(nn.Module):
 
     @nn.compact
     def __call__(self, x_BLD: jnp.ndarray) -> jnp.ndarray:
-        d = x_BLD.shape[-1]
+        d, f = x_BLD.shape[-1], self.d_ff
+        types = dict(dtype=self.dtype, param_dtype=self.param_dtype)
 
-        def dense(name, features, std, axes):
-            return nn.Dense(
-                features, use_bias=False, kernel_init=dense_init(std, axes),
-                dtype=self.dtype, param_dtype=self.param_dtype, name=name,
-            )
+        def up(name):
+            return Einsum("BLD,DF->BLF", (d, f), ("embed", "mlp"), self.init_std, **types,
+                          name=name)(x_BLD)
 
-        if self.kind == "swiglu":
-            gate_BLF = dense("wi_gate", self.d_ff, self.init_std, ("embed", "mlp"))(x_BLD)
-            up_BLF = dense("wi_up", self.d_ff, self.init_std, ("embed", "mlp"))(x_BLD)
-            h_BLF = nn.silu(gate_BLF) * up_BLF
-        else:
-            h_BLF = nn.gelu(dense("wi", self.d_ff, self.init_std, ("embed", "mlp"))(x_BLD))
-        return dense("wo", d, self.out_std, ("mlp", "embed"))(h_BLF)
+        h_BLF = nn.silu(up("wi_gate")) * up("wi_up") if self.kind == "swiglu" else nn.gelu(up("wi"))
+        return Einsum("BLF,FD->BLD", (f, d), ("mlp", "embed"), self.out_std, **types,
+                      name="wo")(h_BLF)

@@ -4,8 +4,6 @@ the jitted steps. Shared by the trainer, checkpoint loading and the compile chec
 from __future__ import annotations
 
 import dataclasses
-import functools
-
 import jax
 
 from llm_jax import sharding
@@ -40,33 +38,37 @@ def build(config, devices=None) -> Parts:
     rules = sharding.logical_rules(config.mesh)
     model = Transformer(config.model)
     tx = make_optimizer(config.train)
-    with sharding.activate(mesh, rules):
-        abstract, state_shardings = state_layout(model, tx, config.data.seq_len, mesh, rules)
+    abstract, state_shardings = state_layout(model, tx, config.data.seq_len, mesh, rules)
     batch_sharding = sharding.batch_sharding(mesh, rules)
     metrics_sharding = sharding.replicated(mesh)
     train_step = jax.jit(
-        _under(mesh, rules, make_train_step(model, tx, config.train)),
+        make_train_step(model, tx, config.train),
         in_shardings=(state_shardings, batch_sharding),
         out_shardings=(state_shardings, metrics_sharding),
         donate_argnums=0,
     )
     eval_step = jax.jit(
-        _under(mesh, rules, make_eval_step(model)),
+        make_eval_step(model),
         in_shardings=(state_shardings.params, batch_sharding),
         out_shardings=metrics_sharding,
     )
     return Parts(
         mesh, rules, model, tx, make_schedule(config.train), abstract, state_shardings,
-        batch_sharding, train_step, eval_step,
+        batch_sharding, InMesh(train_step, mesh, rules), InMesh(eval_step, mesh, rules),
     )
 
 
-def _under(mesh, rules, fn):
-    """Trace `fn` with the mesh and logical rules active, so activation constraints apply."""
+class InMesh:
+    """A jitted function called (and traced, and lowered) with the mesh and logical rules active,
+    so the model's activation constraints apply; jax.set_mesh cannot be entered inside jit."""
 
-    @functools.wraps(fn)
-    def wrapped(*args):
-        with sharding.activate(mesh, rules):
-            return fn(*args)
+    def __init__(self, jitted, mesh, rules):
+        self.jitted, self.mesh, self.rules = jitted, mesh, rules
 
-    return wrapped
+    def __call__(self, *args):
+        with sharding.activate(self.mesh, self.rules):
+            return self.jitted(*args)
+
+    def lower(self, *args):
+        with sharding.activate(self.mesh, self.rules):
+            return self.jitted.lower(*args)

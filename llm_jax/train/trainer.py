@@ -110,12 +110,16 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
                 break
             state, metrics = parts.train_step(state, _global(parts, batch))
             done, interval_steps = step + 1, interval_steps + 1
+            if step == start_step:  # the first step compiles: keep it out of tokens/s and MFU
+                jax.block_until_ready(state)
+                interval_start, interval_steps = time.perf_counter(), 0
             final = done == t.steps
             cumulative = {"tokens": done * tokens_per_step,
                           "flops": done * tokens_per_step * flops_per_token}
             if done % config.log.every_steps == 0 or final:
                 metrics = _fetch_finite(metrics, done, checkpointer)
-                rate = interval_steps * tokens_per_step / (time.perf_counter() - interval_start)
+                elapsed = time.perf_counter() - interval_start
+                rate = interval_steps * tokens_per_step / elapsed if interval_steps else 0.0
                 last["train"] = dict(
                     step=done, split="train", **metrics, lr=float(parts.schedule(step)),
                     tokens_per_s=rate, mfu=rate * flops_per_token / peak, **cumulative,
