@@ -44,8 +44,9 @@ def power_law(flops, values) -> tuple[float, float]:
 
 def isoflop_minimum(log_x, loss) -> dict:
     """Parabola in log x through one IsoFLOP profile: its minimum, and whether to trust it."""
-    c2, c1, c0 = np.polyfit(log_x, loss, 2)
-    vertex = -c1 / (2 * c2) if c2 > 0 else np.nan
+    centre = log_x.mean()  # centred, so the quadratic fit is well conditioned
+    c2, c1, c0 = np.polyfit(log_x - centre, loss, 2)
+    vertex = centre - c1 / (2 * c2) if c2 > 0 else np.nan
     order = np.argsort(log_x)
     # The optimum may lie outside the grid when the lowest observed loss is at an end.
     edge = int(np.argmin(loss[order])) in (0, len(loss) - 1)
@@ -60,8 +61,9 @@ def _budget_optima(n_params, n_tokens, loss, labels, min_points) -> list[dict]:
     for c in np.unique(labels):
         sel = labels == c
         entry = {"flops": float(c), "n_points": int(sel.sum())}
-        if sel.sum() < min_points:
-            optima.append(entry | {"used": False, "problem": f"fewer than {min_points} points"})
+        if len(np.unique(n_params[sel])) < min_points:
+            problem = f"fewer than {min_points} model sizes"
+            optima.append(entry | {"used": False, "problem": problem})
             continue
         by_n = isoflop_minimum(np.log(n_params[sel]), loss[sel])
         by_d = isoflop_minimum(np.log(n_tokens[sel]), loss[sel])

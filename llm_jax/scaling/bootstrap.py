@@ -96,6 +96,7 @@ def bootstrap_approach3(
         "se": se,
         "stuck_fraction": stuck,
         "warnings": warnings,
+        "samples": {k: table[k] for k in samples[0]},
     }
 
 

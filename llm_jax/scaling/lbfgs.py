@@ -60,8 +60,16 @@ def _line_search(fun, x, f, g, d, c1=1e-4, max_halvings=40):
     return t, x_new, f_new, g_new
 
 
-def minimize_batch(fun, x0, gtol=1e-5, ftol=1e-14, max_iter=1000, memory=10) -> BatchResult:
-    """Minimise row-wise. fun(x_rows, row_index) → (f (k,), g (k, n)) for those rows only."""
+def minimize_batch(
+    fun, x0, gtol=1e-5, ftol=1e-14, max_iter=1000, memory=10, window=25, stall_tol=1e-7
+) -> BatchResult:
+    """Minimise row-wise. fun(x_rows, row_index) → (f (k,), g (k, n)) for those rows only.
+
+    A row stops at max|g| <= gtol, at a relative decrease below ftol in one step, or (stalled,
+    not converged) when `window` steps together decreased it by less than stall_tol relative:
+    some grid starts creep along flat, degenerate valleys (a term's weight → 0) for thousands of
+    steps without ever approaching the best objective.
+    """
     x = np.array(x0, dtype=np.float64)
     k, n = x.shape
     f, g = fun(x, np.arange(k))
@@ -69,7 +77,8 @@ def minimize_batch(fun, x0, gtol=1e-5, ftol=1e-14, max_iter=1000, memory=10) -> 
     n_iter, converged = np.zeros(k, int), np.zeros(k, bool)
     active = np.flatnonzero(np.abs(g).max(axis=1) > gtol)
     converged[~np.isin(np.arange(k), active)] = True
-    for _ in range(max_iter):
+    f_window = f.copy()
+    for it in range(max_iter):
         if len(active) == 0:
             break
         ga = g[active]
@@ -99,5 +108,9 @@ def minimize_batch(fun, x0, gtol=1e-5, ftol=1e-14, max_iter=1000, memory=10) -> 
         small_f = (f_old - fa) <= ftol * np.maximum(np.maximum(np.abs(f_old), np.abs(fa)), 1.0)
         stop = (np.abs(gaa).max(axis=1) <= gtol) | (small_f & (t > 0)) | (t == 0)
         converged[active[stop]] = True
+        if (it + 1) % window == 0:
+            scale = np.maximum(np.abs(f_window[active]), 1.0)
+            stop |= (f_window[active] - fa) <= stall_tol * scale
+            f_window[active] = fa
         active = active[~stop]
     return BatchResult(x, f, np.abs(g).max(axis=1), n_iter, converged)

@@ -1,0 +1,201 @@
+"""Fit scaling laws to a run table: Approaches 1–3, bootstrap intervals, an extrapolation check.
+
+The approach modules hold the maths (approach12.py, approach3.py, bootstrap.py); this module
+chooses what a table supports, names bad input, and assembles the JSON that the Fit contract
+(DESIGN §2) promises: approach2.{a, b}, approach3.{E, A, B, alpha, beta, a, b, converged, ci}.
+"""
+
+import json
+import pathlib
+
+import numpy as np
+
+from llm_jax.scaling.approach3 import Approach3Fit, fit_approach3
+from llm_jax.scaling.approach12 import (
+    PowerLawFit,
+    bootstrap_approach2,
+    fit_approach1,
+    fit_approach2,
+    isoflop_minimum,
+)
+from llm_jax.scaling.bootstrap import attach, bootstrap_approach3
+from llm_jax.scaling.table import RunTableError, final_points, group_budgets, load_runs
+
+MIN_POINTS_APPROACH3 = 8  # five parameters need a few more points than that to be identified
+
+__all__ = ["Approach3Fit", "PowerLawFit", "extrapolation_check", "fit_runs", "fit_table"]
+
+
+def has_curves(table: dict) -> bool:
+    """Whether the table holds training curves (several rows per run)."""
+    return "run" in table and len(np.unique(table["run"])) < len(table["run"])
+
+
+def select_flops(table: dict, convention: str) -> dict:
+    """Use FLOPs of a named convention: "6N" is the `flops` column (default 6ND); any other name
+    needs a per-run `flops_per_token_<name>` column (flops.all_conventions stores them)."""
+    if convention == "6N":
+        return table
+    column = f"flops_per_token_{convention}"
+    if column not in table:
+        raise RunTableError(f"--flops_convention={convention} needs a column {column!r}")
+    return table | {"flops": table[column] * table["tokens"]}
+
+
+def _approach3(points, n_bootstrap, budgets, seed, warnings) -> Approach3Fit:
+    if len(points["loss"]) < MIN_POINTS_APPROACH3:
+        raise RunTableError(
+            f"Approach 3 needs at least {MIN_POINTS_APPROACH3} runs, got {len(points['loss'])}"
+        )
+    fit = fit_approach3(points["params"], points["tokens"], points["loss"])
+    if not fit.converged:
+        warnings.append(f"approach3 did not converge: {fit.diagnostics['problems']}")
+    if n_bootstrap:
+        top = int(np.argmax(points["flops"]))
+        boot = bootstrap_approach3(
+            fit,
+            points["params"],
+            points["tokens"],
+            points["loss"],
+            n_bootstrap,
+            groups=points.get("run"),
+            seed=seed,
+            at_flops=(float(np.max(budgets)),),
+            at_points=((points["params"][top], points["tokens"][top]),),
+        )
+        attach(fit, boot)
+        warnings.extend(f"approach3 bootstrap: {w}" for w in boot["warnings"])
+    return fit
+
+
+def _approach2(points, budgets, n_bootstrap, seed) -> PowerLawFit:
+    try:
+        fit = fit_approach2(points["params"], points["tokens"], points["loss"], budgets)
+    except ValueError as err:
+        raise RunTableError(str(err)) from err
+    if n_bootstrap:
+        fit.ci, fit.diagnostics["bootstrap"] = bootstrap_approach2(
+            points["params"], points["tokens"], points["loss"], budgets, n_bootstrap, seed
+        )
+    return fit
+
+
+def fit_table(
+    table: dict, approaches=None, n_bootstrap: int = 0, budget_tolerance: float = 0.15, seed=0
+) -> dict:
+    """Fit the requested approaches (None: 2 and 3, plus 1 when there are training curves)."""
+    approaches = tuple(approaches or ((1, 2, 3) if has_curves(table) else (2, 3)))
+    points = final_points(table)
+    budgets = group_budgets(points["flops"], points.get("budget"), budget_tolerance)
+    results, warnings = {"budgets": budgets, "points": points}, []
+    if 1 in approaches:
+        if not has_curves(table):
+            raise RunTableError("Approach 1 needs training curves: columns 'run' and 'step'")
+        results["approach1"] = fit_approach1(
+            table["flops"], table["loss"], table["params"], table["tokens"], table["run"]
+        )
+    if 2 in approaches:
+        results["approach2"] = _approach2(points, budgets, n_bootstrap, seed)
+    if 3 in approaches:
+        results["approach3"] = _approach3(points, n_bootstrap, budgets, seed, warnings)
+        if len(np.unique(budgets)) >= 3:
+            results["extrapolation"] = extrapolation_check(points, budgets, n_bootstrap, seed)
+    results["warnings"] = warnings
+    return results
+
+
+def extrapolation_check(points: dict, budgets, n_bootstrap: int = 0, seed: int = 0) -> dict:
+    """Fit Approach 3 without the largest budget; compare its N* and L* there with the held-out
+    budget's own IsoFLOP minimum (or its best run) and with the bootstrap interval."""
+    c_max = float(np.max(budgets))
+    held, rest = budgets == c_max, budgets != c_max
+    sub = {k: v[rest] for k, v in points.items()}
+    fit = fit_approach3(sub["params"], sub["tokens"], sub["loss"])
+    n_pred, d_pred = fit.optimal_allocation(c_max)
+    observed = _observed_optimum(points, held)
+    out = {
+        "held_out_flops": c_max,
+        "n_opt_predicted": float(n_pred),
+        "loss_opt_predicted": float(fit.predict(n_pred, d_pred)),
+        **observed,
+        "fit_converged": fit.converged,
+    }
+    out["n_opt_rel_error"] = out["n_opt_predicted"] / observed["n_opt_observed"] - 1
+    out["loss_opt_rel_error"] = out["loss_opt_predicted"] / observed["loss_opt_observed"] - 1
+    if n_bootstrap:
+        boot = bootstrap_approach3(
+            fit,
+            sub["params"],
+            sub["tokens"],
+            sub["loss"],
+            n_bootstrap,
+            sub.get("run"),
+            seed,
+            at_flops=(c_max,),
+        )
+        for name, key in (("n_opt", "N_opt"), ("loss_opt", "L_opt")):
+            low, high = boot["ci"][f"{key}@C={c_max:.3g}"]
+            out[f"{name}_ci"] = [low, high]
+            out[f"{name}_in_ci"] = bool(low <= observed[f"{name}_observed"] <= high)
+    return out
+
+
+def _observed_optimum(points: dict, held) -> dict:
+    """The held-out budget's IsoFLOP parabola minimum, else its lowest-loss run."""
+    n, loss = points["params"][held], points["loss"][held]
+    if held.sum() >= 3:
+        parabola = isoflop_minimum(np.log(n), loss)
+        if parabola["problem"] is None:
+            return {"n_opt_observed": parabola["x_opt"], "loss_opt_observed": parabola["loss_opt"]}
+    best = int(np.argmin(loss))
+    return {"n_opt_observed": float(n[best]), "loss_opt_observed": float(loss[best])}
+
+
+def to_json(results: dict, **meta) -> dict:
+    """The fits.json document."""
+    doc = dict(meta)
+    doc["n_runs"] = len(results["points"]["loss"])
+    doc["n_budgets"] = len(np.unique(results["budgets"]))
+    for key in ("approach1", "approach2", "approach3"):
+        if key in results:
+            doc[key] = results[key].to_dict()
+    if "extrapolation" in results:
+        doc["extrapolation"] = results["extrapolation"]
+    doc["warnings"] = results["warnings"]
+    return doc
+
+
+def fit_runs(
+    runs,
+    out,
+    n_bootstrap=0,
+    approaches=None,
+    flops_convention="6N",
+    budget_tolerance=0.15,
+    seed=0,
+    plots=True,
+) -> dict:
+    """Load a run table, fit, write out/fits.json (+ PNG/SVG figures); returns the JSON doc."""
+    table = select_flops(load_runs(runs), flops_convention)
+    results = fit_table(table, approaches, n_bootstrap, budget_tolerance, seed)
+    doc = to_json(
+        results,
+        runs=str(runs),
+        flops_convention=flops_convention,
+        budget_tolerance=budget_tolerance,
+        bootstrap=n_bootstrap,
+    )
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "fits.json").write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
+    if plots:
+        from llm_jax.scaling.plots import plot_all
+
+        doc["figures"] = plot_all(results, table, out)
+    return doc
+
+
+def _json_default(value):
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
