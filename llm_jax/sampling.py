@@ -170,13 +170,15 @@ def generate(
     eos_id: int | None = None,
     pad_id: int = 0,
     first_row: int = 0,
+    vocab_limit: int | None = None,
     return_logits: bool = False,
     on_step: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
 ) -> Completion:
     """Decode up to max_new_tokens after each prompt (lists of ids) in one jitted loop.
 
     Row i draws its randomness from fold_in(key(seed), first_row + i), so a sample is the same
-    whether produced alone (first_row=i) or in a batch. on_step(step, tokens_B, done_B) is called
+    whether produced alone (first_row=i) or in a batch. Ids ≥ vocab_limit (the model's vocab padded
+    past the tokenizer's) are never chosen. on_step(step, tokens_B, done_B) is called
     from inside the loop after each step (for streaming); done_B is the state before the step.
     """
     if max_new_tokens < 1:
@@ -198,6 +200,7 @@ def generate(
         sampler,
         -1 if eos_id is None else eos_id,
         pad_id,
+        vocab_limit,
         return_logits,
         on_step is not None,
     )
@@ -213,7 +216,7 @@ def generate(
 
 
 @functools.lru_cache(maxsize=32)
-def _decode_fn(cfg, n_new, sampler, eos_id, pad_id, return_logits, stream):
+def _decode_fn(cfg, n_new, sampler, eos_id, pad_id, vocab_limit, return_logits, stream):
     """The jitted prefill + decode loop for one (model config, length, strategy)."""
     model = Transformer(cfg, decode=True)
 
@@ -225,6 +228,8 @@ def _decode_fn(cfg, n_new, sampler, eos_id, pad_id, return_logits, stream):
 
     def record(state, logits_BV, step, row_keys_B):
         keys_B = jax.vmap(jax.random.fold_in, (0, None))(row_keys_B, step)
+        if vocab_limit is not None:
+            logits_BV = jnp.where(jnp.arange(cfg.vocab_size) < vocab_limit, logits_BV, _DROPPED)
         chosen_B = choose(logits_BV, keys_B, sampler, state["seen_BV"])
         done_B = state["done_B"]
         tok_B = jnp.where(done_B, pad_id, chosen_B).astype(jnp.int32)

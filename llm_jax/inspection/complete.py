@@ -1,0 +1,75 @@
+"""Text in, completions out: encode the prompt, decode with the KV cache, detokenize (streaming)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from llm_jax import sampling
+from llm_jax.inspection.run import Run, encode_prompt
+
+# Printed between samples when there are several; a line no completion of one sample contains.
+SEPARATOR = "\n----\n"
+
+
+class TextStream:
+    """Feeds decoded text to `write` as tokens arrive, holding back unfinished UTF-8 characters."""
+
+    def __init__(self, tokenizer, write: Callable[[str], None]):
+        self.tokenizer, self.write = tokenizer, write
+        self.ids: list[int] = []
+        self.emitted = ""
+
+    def on_step(self, step, tokens_B, done_B) -> None:
+        """sampling.generate's on_step for a batch of one."""
+        del step
+        token = int(tokens_B[0])
+        if not done_B[0] and token != self.tokenizer.eos_id:
+            self.ids.append(token)
+            self.flush(final=False)
+
+    def flush(self, final: bool = True) -> None:
+        text = self.tokenizer.decode(self.ids)
+        if not final and text.endswith("\ufffd"):  # a multi-byte character still arriving
+            return
+        self.write(text[len(self.emitted) :])
+        self.emitted = text
+
+
+def complete(
+    run: Run,
+    prompt: str,
+    *,
+    max_new_tokens: int,
+    sampler: sampling.Sampler,
+    seed: int = 0,
+    num_samples: int = 1,
+    doc_start: bool = True,
+    write: Callable[[str], None] | None = None,
+) -> list[str]:
+    """num_samples completions of `prompt`; with `write`, each is streamed to it as it is made.
+
+    Sample i uses the randomness of row i, so streamed (one at a time) and batched runs agree.
+    """
+    ids = encode_prompt(run.tokenizer, prompt, doc_start)
+    kwargs = dict(
+        max_new_tokens=max_new_tokens,
+        sampler=sampler,
+        seed=seed,
+        eos_id=run.tokenizer.eos_id,
+        pad_id=run.tokenizer.pad_id,
+        vocab_limit=run.tokenizer.vocab_size,
+    )
+    if write is None:
+        out = sampling.generate(run.model_cfg, run.params, [ids] * num_samples, **kwargs)
+        return [run.tokenizer.decode(row) for row in out.rows()]
+    texts = []
+    for i in range(num_samples):
+        if i:
+            write(SEPARATOR)
+        stream = TextStream(run.tokenizer, write)
+        out = sampling.generate(
+            run.model_cfg, run.params, [ids], first_row=i, on_step=stream.on_step, **kwargs
+        )
+        stream.flush()
+        texts.append(run.tokenizer.decode(out.rows()[0]))
+    return texts

@@ -1,0 +1,86 @@
+"""Load a run directory for inference: its config, its checkpointed params and its tokenizer."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from llm_jax.model import Transformer
+
+
+class RunError(ValueError):
+    """A run directory that cannot be used for inference; the message says why and what to do."""
+
+
+@dataclasses.dataclass
+class Run:
+    """What inference needs from a run directory."""
+
+    config: object  # the full resolved ConfigDict (config.json)
+    params: dict | None  # unboxed params, or None when only the tokenizer was asked for
+    tokenizer: object  # encode, decode, vocab_size, bos_id, eos_id, pad_id
+
+    @property
+    def model_cfg(self):
+        return self.config.model
+
+
+def load_run(workdir, step: int | None = None, with_params: bool = True) -> Run:
+    """The run at `workdir`, with the latest checkpoint's params unless `step` names one."""
+    from llm_jax.checkpoint import CheckpointError, load_config, load_params
+    from llm_jax.data.tokenizer import load_tokenizer_from_dir
+
+    workdir = pathlib.Path(workdir)
+    if not workdir.is_dir():
+        raise RunError(f"--workdir={workdir} is not a directory; pass a tools/train.py run dir")
+    try:
+        tokenizer = load_tokenizer_from_dir(workdir / "tokenizer")
+        if not with_params:
+            return Run(load_config(workdir), None, tokenizer)
+        config, params = load_params(workdir, step)
+    except (CheckpointError, ValueError, OSError) as e:
+        raise RunError(f"cannot load the run at {workdir}: {e}") from e
+    run = Run(config, nn.meta.unbox(params), tokenizer)
+    check_run(run)
+    return run
+
+
+def check_run(run: Run) -> None:
+    """Refuse a tokenizer or a parameter tree that does not fit the run's model config."""
+    cfg = run.model_cfg
+    if run.tokenizer.vocab_size > cfg.vocab_size:
+        raise RunError(
+            f"the tokenizer has {run.tokenizer.vocab_size} ids but model.vocab_size is "
+            f"{cfg.vocab_size}: this tokenizer is not the one the model was trained with"
+        )
+    tokens = jnp.zeros((1, 1), jnp.int32)
+    expected = jax.eval_shape(Transformer(cfg).init, jax.random.key(0), tokens)["params"]
+    want = jax.tree.map(lambda x: (x.shape, str(x.dtype)), nn.meta.unbox(expected))
+    have = jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), run.params)
+    if want != have:
+        raise RunError(
+            "the checkpoint's parameters do not match the model in config.json "
+            f"(expected {_summary(want)}, found {_summary(have)}); the checkpoint is from a "
+            "different model"
+        )
+
+
+def _summary(tree) -> str:
+    leaves = jax.tree_util.tree_leaves_with_path(tree, is_leaf=lambda x: isinstance(x, tuple))
+    return f"{len(leaves)} arrays, first {jax.tree_util.keystr(leaves[0][0])}: {leaves[0][1]}"
+
+
+def encode_prompt(tokenizer, text: str, doc_start: bool = True) -> list[int]:
+    """Prompt ids; doc_start prefixes EOS, which separates (so starts) documents in training."""
+    ids = list(tokenizer.encode(text))
+    return [tokenizer.eos_id, *ids] if doc_start or not ids else ids
+
+
+def piece(tokenizer, token_id: int) -> str:
+    """One token's text, with whitespace made visible for tables and plot labels."""
+    text = tokenizer.decode([token_id])
+    return text.replace("\n", "\\n").replace("\t", "\\t").replace(" ", "·") or f"<{token_id}>"
