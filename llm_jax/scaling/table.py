@@ -63,20 +63,18 @@ def load_runs(path) -> dict:
 
 
 def group_budgets(flops, budget=None, tolerance: float = 0.15) -> np.ndarray:
-    """Budget label (geometric-mean C) per row: the explicit column, or FLOPs clustered so that a
-    new group starts wherever a value exceeds its group's first by more than `tolerance`."""
+    """Budget label (geometric-mean C) per row: the explicit column, or sorted FLOPs split
+    wherever one value exceeds the previous by more than `tolerance` (relative)."""
     if budget is not None:
         return np.asarray(budget, dtype=np.float64)
     flops = np.asarray(flops, dtype=np.float64)
     order = np.argsort(flops)
+    sorted_flops = flops[order]
+    group = np.concatenate([[0], np.cumsum(sorted_flops[1:] > sorted_flops[:-1] * (1 + tolerance))])
     labels = np.empty_like(flops)
-    start, members = flops[order[0]], []
-    for i in order:
-        if flops[i] > start * (1 + tolerance):
-            labels[members] = np.exp(np.mean(np.log(flops[members])))
-            start, members = flops[i], []
-        members.append(i)
-    labels[members] = np.exp(np.mean(np.log(flops[members])))
+    for g in np.unique(group):
+        members = order[group == g]
+        labels[members] = np.exp(np.mean(np.log(flops[members])))
     return labels
 
 
