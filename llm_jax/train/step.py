@@ -13,8 +13,8 @@ def _micro_batches(tokens_BL1, k: int):
     return tokens_BL1.reshape(b // k, k, -1).swapaxes(0, 1)
 
 
-def make_train_step(model, tx, train_cfg):
-    """(state, tokens (B, L+1)) → (new state, metrics). Gradients averaged over grad_accum."""
+def make_gradient_fn(model, train_cfg):
+    """(params, tokens (B, L+1)) → (grads, metrics), averaged over grad_accum micro-batches."""
     k = train_cfg.grad_accum
 
     def loss_fn(params, tokens_BL1):
@@ -38,11 +38,18 @@ def make_train_step(model, tx, train_cfg):
         total, _ = jax.lax.scan(accumulate, zeros, _micro_batches(tokens_BL1, k))
         return jax.tree.map(lambda x: x / k, total)
 
+    return gradients
+
+
+def make_train_step(model, tx, train_cfg):
+    """(state, tokens (B, L+1)) → (new state, metrics)."""
+    gradients = make_gradient_fn(model, train_cfg)
+
     def train_step(state, tokens_BL1):
         grads, metrics = gradients(state.params, tokens_BL1)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = dict(metrics, grad_norm=optax.global_norm(grads))
+        metrics = dict(metrics, grad_norm=optax.tree.norm(grads))
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
         return new_state, metrics
 
