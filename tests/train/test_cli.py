@@ -14,8 +14,12 @@ from llm_jax.config import get_default_config
 from llm_jax.train.trainer import TrainingDiverged, train
 from tests.train.cli import ROOT, cli_env, read_metrics, run_train, train_command
 
-STEPS = ["--config.train.steps=30", "--config.log.every_steps=1",
-         "--config.checkpoint.every_steps=5", "--config.eval.every_steps=10"]
+STEPS = [
+    "--config.train.steps=30",
+    "--config.log.every_steps=1",
+    "--config.checkpoint.every_steps=5",
+    "--config.eval.every_steps=10",
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +47,24 @@ def test_run_directory_files(reference_run):
     for row in train_rows:
         assert {"loss", "tokens", "flops", "lr", "grad_norm", "tokens_per_s", "mfu"} <= set(row)
     assert train_rows[-1]["tokens"] == 30 * 8 * 32
-    assert train_rows[-1]["flops"] == train_rows[-1]["tokens"] * json.loads(
-        (reference_run / "run.json").read_text())["flops_per_token"]
+    assert (
+        train_rows[-1]["flops"]
+        == train_rows[-1]["tokens"]
+        * json.loads((reference_run / "run.json").read_text())["flops_per_token"]
+    )
     assert eval_rows[-1]["loss"] < eval_rows[0]["loss"]
 
 
 def _interrupt(workdir, cache_dir, sig):
     """Start the 30-step run, send `sig` once step 16 is logged, wait for it to end."""
-    process = subprocess.Popen(train_command(workdir, cache_dir, *STEPS), cwd=ROOT, env=cli_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        train_command(workdir, cache_dir, *STEPS),
+        cwd=ROOT,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 240
     try:
         while time.monotonic() < deadline and process.poll() is None:
@@ -82,8 +95,9 @@ def test_resume_is_exact(reference_run, cache_dir, tmp_path, sig):
     for key in ("loss", "grad_norm", "lr", "tokens", "flops"):
         assert [r[key] for r in resumed] == [r[key] for r in reference], key
     params_resumed, params_reference = load_params(tmp_path)[1], load_params(reference_run)[1]
-    for a, b in zip(jax.tree.leaves(params_resumed), jax.tree.leaves(params_reference),
-                    strict=True):
+    for a, b in zip(
+        jax.tree.leaves(params_resumed), jax.tree.leaves(params_reference), strict=True
+    ):
         np.testing.assert_array_equal(a, b)  # bitwise
 
 
@@ -92,8 +106,14 @@ def test_resume_refuses_shape_change_but_allows_more_steps(reference_run, cache_
 
     workdir = tmp_path / "run"
     shutil.copytree(reference_run, workdir)
-    result = subprocess.run(train_command(workdir, cache_dir, *STEPS, "--config.model.d_ff=96"),
-                            cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        train_command(workdir, cache_dir, *STEPS, "--config.model.d_ff=96"),
+        cwd=ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0 and "model.d_ff" in result.stderr
     run_train(workdir, cache_dir, *STEPS[1:], "--config.train.steps=35")
     assert read_metrics(workdir)[-1]["step"] == 35
@@ -105,19 +125,27 @@ def test_tensorboard_event_accumulator(reference_run):
     events = EventAccumulator(str(reference_run / "tensorboard"))
     events.Reload()
     tags = events.Tags()["scalars"]
-    for tag in ("train/loss", "eval/loss", "train/lr", "train/grad_norm", "train/tokens_per_s",
-                "train/mfu", "train/tokens", "train/flops"):
+    for tag in (
+        "train/loss",
+        "eval/loss",
+        "train/lr",
+        "train/grad_norm",
+        "train/tokens_per_s",
+        "train/mfu",
+        "train/tokens",
+        "train/flops",
+    ):
         assert tag in tags, tag
     losses = [e.value for e in events.Scalars("train/loss")]
-    np.testing.assert_allclose(losses, [r["loss"] for r in read_metrics(reference_run)],
-                               rtol=1e-6)
+    np.testing.assert_allclose(losses, [r["loss"] for r in read_metrics(reference_run)], rtol=1e-6)
 
 
 def test_nan_stops_with_message_and_keeps_last_good_checkpoint(tmp_path, cache_dir):
     config = get_default_config()
     config.model.update(d_model=32, d_ff=64, n_heads=2, n_kv_heads=1, max_seq_len=32)
-    config.data.update(seq_len=32, batch_size=8, max_bytes=200_000, eval_tokens=1024,
-                       cache_dir=str(cache_dir))
+    config.data.update(
+        seq_len=32, batch_size=8, max_bytes=200_000, eval_tokens=1024, cache_dir=str(cache_dir)
+    )
     config.train.update(steps=40, warmup_steps=0, lr=1e20, grad_clip=0.0)  # guaranteed blow-up
     config.checkpoint.every_steps = 1
     config.log.every_steps = 1
@@ -131,3 +159,37 @@ def test_nan_stops_with_message_and_keeps_last_good_checkpoint(tmp_path, cache_d
 def test_load_params_without_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="config.json"):
         load_params(tmp_path)
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_tensorboard_server_serves_the_run(reference_run):
+    """A real `tensorboard --logdir` on 127.0.0.1 lists the run's scalars (bounded, killed by PID)."""
+    import sys
+    import urllib.request
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", f"--logdir={reference_run}", f"--port={port}",
+         "--host=127.0.0.1", "--load_fast=false"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/data/plugin/scalars/tags"
+    tags, deadline = {}, time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline and "train/loss" not in json.dumps(tags):
+            try:
+                tags = json.loads(urllib.request.urlopen(url, timeout=5).read())
+            except OSError:
+                time.sleep(0.5)
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+    run_tags = tags.get("tensorboard", tags.get(".", {}))
+    assert "train/loss" in run_tags and "eval/loss" in run_tags, tags
