@@ -1,12 +1,11 @@
 """`attention`: attention weights (query rows × key columns) per layer and head for a prompt."""
 
-import jax
 import jax.numpy as jnp
+import matplotlib
 import numpy as np
 
 from llm_jax.inspection import figures
-from llm_jax.inspection.run import Run, encode_prompt, piece
-from llm_jax.model import Transformer
+from llm_jax.inspection.run import Run, encode_prompt, forward, piece
 
 _LABELLED = 48  # above this many tokens the axes get no per-token labels
 
@@ -15,8 +14,7 @@ def attention_weights(model_cfg, params, ids: list[int]) -> np.ndarray:
     """Weights (n_layers, H, L, L) for one prompt, from the einsum path's sown intermediates."""
     cfg = model_cfg.copy_and_resolve_references()
     cfg.attention = "xla"  # only the reference path sows weights; params are the same
-    apply = jax.jit(lambda p, t: Transformer(cfg).apply(p, t, mutable=["intermediates"]))
-    _, state = apply({"params": params}, jnp.asarray([ids], jnp.int32))
+    _, state = forward(cfg, params, ids, mutable=("intermediates",))
     found = state["intermediates"]
     if cfg.scan_layers:  # nn.scan stacks the sown tuple's array over layers: (layers, B, H, L, M)
         return np.asarray(found["blocks"]["attn"]["attention_weights"][0][:, 0])
@@ -63,11 +61,11 @@ def _plot(weights, layers, heads, labels, png) -> None:
     fig = figures.new_figure(2.2 + 3 * len(heads), 0.4 + 3 * len(layers))
     axes = fig.subplots(len(layers), len(heads), squeeze=False)
     upper = np.triu(np.ones((n, n), bool), k=1)  # the causal mask, drawn in gray
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgray")
     for r, lay in enumerate(layers):
         for c, h in enumerate(heads):
             ax = axes[r, c]
-            image = ax.imshow(np.ma.masked_where(upper, weights[lay, h]), vmin=0, vmax=1)
-            image.cmap.set_bad("lightgray")
+            image = ax.imshow(np.ma.masked_where(upper, weights[lay, h]), vmin=0, vmax=1, cmap=cmap)
             ax.set_title(f"layer {lay} head {h}", fontsize=9)
             ticks = range(n) if n <= _LABELLED else []
             ax.set_xticks(ticks, labels if n <= _LABELLED else [], rotation=90, fontsize=6)

@@ -7,14 +7,12 @@ import numpy as np
 
 from llm_jax import sampling
 from llm_jax.inspection import figures
-from llm_jax.inspection.run import Run, encode_prompt, piece
-from llm_jax.model import Transformer
+from llm_jax.inspection.run import Run, encode_prompt, forward, piece
 
 
 def next_token_logits(run: Run, ids: list[int]) -> np.ndarray:
     """Logits (V,) after the prompt, ids past the tokenizer's vocab dropped (-inf)."""
-    tokens_1L = jnp.asarray([ids], jnp.int32)
-    logits_1LV = jax.jit(Transformer(run.model_cfg).apply)({"params": run.params}, tokens_1L)
+    logits_1LV = forward(run.model_cfg, run.params, ids)
     logits_V = np.array(logits_1LV[0, -1], np.float32)  # a writable copy
     logits_V[run.tokenizer.vocab_size :] = -np.inf
     return logits_V

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import pathlib
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 from llm_jax.model import Transformer
 
@@ -60,7 +62,7 @@ def check_run(run: Run) -> None:
     tokens = jnp.zeros((1, 1), jnp.int32)
     expected = jax.eval_shape(Transformer(cfg).init, jax.random.key(0), tokens)["params"]
     want = jax.tree.map(lambda x: (x.shape, str(x.dtype)), nn.meta.unbox(expected))
-    have = jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), run.params)
+    have = jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), nn.meta.unbox(run.params))
     if want != have:
         raise RunError(
             "the checkpoint's parameters do not match the model in config.json "
@@ -72,6 +74,20 @@ def check_run(run: Run) -> None:
 def _summary(tree) -> str:
     leaves = jax.tree_util.tree_leaves_with_path(tree, is_leaf=lambda x: isinstance(x, tuple))
     return f"{len(leaves)} arrays, first {jax.tree_util.keystr(leaves[0][0])}: {leaves[0][1]}"
+
+
+@functools.lru_cache(maxsize=8)
+def jitted_apply(model_cfg: ml_collections.FrozenConfigDict, mutable: tuple = ()):
+    """Transformer(cfg).apply, jitted once per (config, mutable collections)."""
+    model = Transformer(model_cfg)
+    collections = list(mutable) or False  # False: return the logits alone
+    return jax.jit(lambda params, tokens: model.apply(params, tokens, mutable=collections))
+
+
+def forward(model_cfg, params, ids: list[int], mutable: tuple = ()):
+    """Full forward of one prompt: logits (1, L, V), plus the mutated collections if asked."""
+    apply = jitted_apply(ml_collections.FrozenConfigDict(model_cfg), mutable)
+    return apply({"params": params}, jnp.asarray([ids], jnp.int32))
 
 
 def encode_prompt(tokenizer, text: str, doc_start: bool = True) -> list[int]:
