@@ -22,6 +22,7 @@ from llm_jax.data.loader import BatchIterator, eval_batches
 from llm_jax.data.tokenizer import build_tokenizer
 from llm_jax.metric_writer import MetricWriter
 from llm_jax.model.size import param_counts, train_flops_per_token
+from llm_jax.scaling.flops import all_conventions
 from llm_jax.train.setup import build
 from llm_jax.train.state import init_state
 from llm_jax.train.throughput import peak_flops_per_device
@@ -176,7 +177,9 @@ def _run_info(config, data, parts) -> dict:
     """Derived facts recorded next to config.json, so analysis never needs this process."""
     return {
         "params": param_counts(config.model),
+        # The run's FLOPs (metrics.jsonl) use 6N + attention; every convention is kept for fits.
         "flops_per_token": train_flops_per_token(config.model, config.data.seq_len),
+        "conventions": all_conventions(config.model, config.data.seq_len),
         "data": data.info,
         "mesh": dict(parts.mesh.shape),
         "n_devices": jax.device_count(),
