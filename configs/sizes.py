@@ -37,12 +37,18 @@ def get_config(arg: str = "1m"):
     c = get_default_config()
     byte = arg in BYTE_LEVEL
     c.model.update(
-        d_model=d_model, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_kv_heads,
-        d_ff=swiglu_width(d_model), max_seq_len=256 if byte else 2048,
-        vocab_size=0 if byte else 32_000, tie_embeddings=byte,
+        d_model=d_model,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        n_kv_heads=n_kv_heads,
+        d_ff=swiglu_width(d_model),
+        max_seq_len=256 if byte else 2048,
+        vocab_size=0 if byte else 32_000,
+        tie_embeddings=byte,
     )
     c.data.update(
-        tokenizer="byte" if byte else "bpe:32000", seq_len=c.model.max_seq_len,
+        tokenizer="byte" if byte else "bpe:32000",
+        seq_len=c.model.max_seq_len,
         batch_size=32 if byte else 256,
     )
     c.train.update(steps=2000, warmup_steps=100, lr=3e-3 if byte else 6e-4 * (768 / d_model) ** 0.5)

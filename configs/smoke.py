@@ -1,6 +1,6 @@
 """Smoke test: a tiny byte-level model on 1 MB of the built-in corpus; ~10 s on a 2-core CPU.
 
-  python tools/train.py --config=configs/smoke.py --workdir=runs/smoke
+python tools/train.py --config=configs/smoke.py --workdir=runs/smoke
 """
 
 from llm_jax.config import get_default_config

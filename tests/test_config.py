@@ -16,18 +16,29 @@ def _config(**sections):
     return c
 
 
-@pytest.mark.parametrize("sections, kwargs, expected", [
-    (dict(model=dict(d_model=100, n_heads=3)), {}, ["model.n_heads=3", "model.d_model=100"]),
-    (dict(model=dict(n_heads=4, n_kv_heads=3)), {}, ["model.n_kv_heads=3", "divide"]),
-    (dict(data=dict(seq_len=512)), {}, ["data.seq_len=512", "model.max_seq_len=256"]),
-    (dict(model=dict(vocab_size=200)), dict(tokenizer_vocab=259), ["model.vocab_size=200", "259"]),
-    (dict(train=dict(warmup_steps=100, steps=100)), {}, ["train.warmup_steps=100"]),
-    (dict(data=dict(batch_size=12)), dict(n_devices=8), ["data.batch_size=12", "multiple of 8"]),
-    (dict(train=dict(grad_accum=3)), {}, ["train.grad_accum=3", "must divide"]),
-    (dict(model=dict(mlp="relu")), {}, ["model.mlp='relu'", "swiglu"]),
-    (dict(train=dict(schedule="step")), {}, ["train.schedule='step'"]),
-    (dict(mesh=dict(data=3)), dict(n_devices=8), ["mesh", "8 are available"]),
-])
+@pytest.mark.parametrize(
+    "sections, kwargs, expected",
+    [
+        (dict(model=dict(d_model=100, n_heads=3)), {}, ["model.n_heads=3", "model.d_model=100"]),
+        (dict(model=dict(n_heads=4, n_kv_heads=3)), {}, ["model.n_kv_heads=3", "divide"]),
+        (dict(data=dict(seq_len=512)), {}, ["data.seq_len=512", "model.max_seq_len=256"]),
+        (
+            dict(model=dict(vocab_size=200)),
+            dict(tokenizer_vocab=259),
+            ["model.vocab_size=200", "259"],
+        ),
+        (dict(train=dict(warmup_steps=100, steps=100)), {}, ["train.warmup_steps=100"]),
+        (
+            dict(data=dict(batch_size=12)),
+            dict(n_devices=8),
+            ["data.batch_size=12", "multiple of 8"],
+        ),
+        (dict(train=dict(grad_accum=3)), {}, ["train.grad_accum=3", "must divide"]),
+        (dict(model=dict(mlp="relu")), {}, ["model.mlp='relu'", "swiglu"]),
+        (dict(train=dict(schedule="step")), {}, ["train.schedule='step'"]),
+        (dict(mesh=dict(data=3)), dict(n_devices=8), ["mesh", "8 are available"]),
+    ],
+)
 def test_validation_messages(sections, kwargs, expected):
     with pytest.raises(ConfigError) as error:
         validate(_config(**sections), **kwargs)
@@ -42,10 +53,13 @@ def test_default_config_is_valid():
 def test_every_key_has_a_comment():
     source = (ROOT / "llm_jax" / "config.py").read_text()
     assignments = [
-        line for line in source.splitlines()
-        if line.strip().startswith(("m.", "d.", "t.", "ms.", "r.", "c.eval.", "c.checkpoint.",
-                                    "c.log."))
-        and " = " in line and "ConfigDict" not in line
+        line
+        for line in source.splitlines()
+        if line.strip().startswith(
+            ("m.", "d.", "t.", "ms.", "r.", "c.eval.", "c.checkpoint.", "c.log.")
+        )
+        and " = " in line
+        and "ConfigDict" not in line
     ]
     assert len(assignments) > 40
     assert all("#" in line for line in assignments), [a for a in assignments if "#" not in a]
@@ -53,9 +67,17 @@ def test_every_key_has_a_comment():
 
 def test_cli_rejects_unknown_key(tmp_path):
     result = subprocess.run(
-        [sys.executable, "tools/train.py", "--config=configs/smoke.py",
-         f"--workdir={tmp_path}", "--config.model.d_modle=64"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "tools/train.py",
+            "--config=configs/smoke.py",
+            f"--workdir={tmp_path}",
+            "--config.model.d_modle=64",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "d_modle" in result.stderr

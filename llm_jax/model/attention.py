@@ -25,14 +25,14 @@ def causal_mask(q_positions_BL, k_positions_BM):
 
 def xla_attention(q_BLHK, k_BMGK, v_BMGK, mask_B1LM):
     """Reference einsum path; softmax in float32. Returns (out_BLHK, weights_BHLM)."""
-    b, l, h, k = q_BLHK.shape
+    b, length, h, k = q_BLHK.shape
     g = k_BMGK.shape[2]
-    q_BLGRK = q_BLHK.reshape(b, l, g, h // g, k)  # R = query heads per kv head
+    q_BLGRK = q_BLHK.reshape(b, length, g, h // g, k)  # R = query heads per kv head
     scores = jnp.einsum("blgrk,bmgk->bgrlm", q_BLGRK, k_BMGK).astype(jnp.float32)
-    scores = scores.reshape(b, h, l, -1) / jnp.sqrt(k).astype(jnp.float32)
+    scores = scores.reshape(b, h, length, -1) / jnp.sqrt(k).astype(jnp.float32)
     weights_BHLM = jax.nn.softmax(jnp.where(mask_B1LM, scores, _MASKED), axis=-1)
-    w = weights_BHLM.reshape(b, g, h // g, l, -1).astype(v_BMGK.dtype)
-    out = jnp.einsum("bgrlm,bmgk->blgrk", w, v_BMGK).reshape(b, l, h, k)
+    w = weights_BHLM.reshape(b, g, h // g, length, -1).astype(v_BMGK.dtype)
+    out = jnp.einsum("bgrlm,bmgk->blgrk", w, v_BMGK).reshape(b, length, h, k)
     return out, weights_BHLM
 
 
@@ -66,8 +66,9 @@ class Attention(nn.Module):
         mask = causal_mask(positions_BL, k_positions)
         out_BLHK = self._attend(q_BLHK, k_BLGK, v_BLGK, mask)
         out_axes = ("heads", "head_dim", "embed")
-        return Einsum("BLHK,HKD->BLD", (h, k, cfg.d_model), out_axes, out_std, **types,
-                      name="out")(out_BLHK)
+        return Einsum("BLHK,HKD->BLD", (h, k, cfg.d_model), out_axes, out_std, **types, name="out")(
+            out_BLHK
+        )
 
     def _attend(self, q_BLHK, k_BMGK, v_BMGK, mask_B1LM):
         if self.cfg.attention == "xla":
@@ -81,7 +82,7 @@ class Attention(nn.Module):
 
     def _update_cache(self, k_BLGK, v_BLGK, positions_BL):
         """Write this call's keys/values at the cache index; return the whole cache."""
-        b, l, g, k = k_BLGK.shape
+        b, length, g, k = k_BLGK.shape
         m = self.cfg.max_seq_len
         dtype = k_BLGK.dtype
         # Not "key"/"value": those names belong to the projection submodules in this scope.
@@ -96,5 +97,5 @@ class Attention(nn.Module):
         cached_v.value = jax.lax.dynamic_update_slice(cached_v.value, v_BLGK, (0, i, 0, 0))
         pos = positions_BL.astype(jnp.int32)
         cached_pos.value = jax.lax.dynamic_update_slice(cached_pos.value, pos, (0, i))
-        index.value = i + l
+        index.value = i + length
         return cached_k.value, cached_v.value, cached_pos.value

@@ -64,9 +64,11 @@ class Mlp(nn.Module):
         types = dict(dtype=self.dtype, param_dtype=self.param_dtype)
 
         def up(name):
-            return Einsum("BLD,DF->BLF", (d, f), ("embed", "mlp"), self.init_std, **types,
-                          name=name)(x_BLD)
+            return Einsum(
+                "BLD,DF->BLF", (d, f), ("embed", "mlp"), self.init_std, **types, name=name
+            )(x_BLD)
 
         h_BLF = nn.silu(up("wi_gate")) * up("wi_up") if self.kind == "swiglu" else nn.gelu(up("wi"))
-        return Einsum("BLF,FD->BLD", (f, d), ("mlp", "embed"), self.out_std, **types,
-                      name="wo")(h_BLF)
+        return Einsum("BLF,FD->BLD", (f, d), ("mlp", "embed"), self.out_std, **types, name="wo")(
+            h_BLF
+        )

@@ -30,10 +30,17 @@ class Block(nn.Module):
         def norm(name):
             return Norm(cfg.norm, cfg.norm_eps, jnp.dtype(cfg.param_dtype), name=name)
 
-        x_BLD = x_BLD + Attention(cfg, self.decode, name="attn")(norm("attn_norm")(x_BLD), positions_BL)
+        x_BLD = x_BLD + Attention(cfg, self.decode, name="attn")(
+            norm("attn_norm")(x_BLD), positions_BL
+        )
         mlp = Mlp(
-            cfg.mlp, cfg.d_ff, cfg.init_std, cfg.init_std / (2 * cfg.n_layers) ** 0.5,
-            jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype), name="mlp",
+            cfg.mlp,
+            cfg.d_ff,
+            cfg.init_std,
+            cfg.init_std / (2 * cfg.n_layers) ** 0.5,
+            jnp.dtype(cfg.dtype),
+            jnp.dtype(cfg.param_dtype),
+            name="mlp",
         )
         x_BLD = x_BLD + mlp(norm("mlp_norm")(x_BLD))
         return constrain(x_BLD)
@@ -68,14 +75,20 @@ class Transformer(nn.Module):
         if positions_BL is None:
             positions_BL = jnp.broadcast_to(jnp.arange(tokens_BL.shape[1]), tokens_BL.shape)
         embed = nn.Embed(
-            cfg.vocab_size, cfg.d_model, dtype=dtype, param_dtype=param_dtype,
-            embedding_init=dense_init(cfg.init_std, ("vocab", "embed")), name="embed",
+            cfg.vocab_size,
+            cfg.d_model,
+            dtype=dtype,
+            param_dtype=param_dtype,
+            embedding_init=dense_init(cfg.init_std, ("vocab", "embed")),
+            name="embed",
         )
         x_BLD = embed(tokens_BL)
         if cfg.pos_encoding == "sinusoidal":
             x_BLD = x_BLD + sinusoidal(positions_BL, cfg.d_model).astype(dtype)
         elif cfg.pos_encoding == "learned":
-            table = LearnedPositions(cfg.max_seq_len, cfg.d_model, cfg.init_std, param_dtype, name="pos")
+            table = LearnedPositions(
+                cfg.max_seq_len, cfg.d_model, cfg.init_std, param_dtype, name="pos"
+            )
             x_BLD = x_BLD + table(positions_BL).astype(dtype)
         x_BLD = self.perturb("embedded", x_BLD)  # no-op hook: lets tests take d/d(inputs)
         x_BLD = self._blocks(constrain(x_BLD), positions_BL)
@@ -84,8 +97,12 @@ class Transformer(nn.Module):
             logits_BLV = embed.attend(x_BLD)
         else:
             logits_BLV = nn.Dense(
-                cfg.vocab_size, use_bias=False, dtype=dtype, param_dtype=param_dtype,
-                kernel_init=dense_init(cfg.init_std, ("embed", "vocab")), name="unembed",
+                cfg.vocab_size,
+                use_bias=False,
+                dtype=dtype,
+                param_dtype=param_dtype,
+                kernel_init=dense_init(cfg.init_std, ("embed", "vocab")),
+                name="unembed",
             )(x_BLD)
         logits_BLV = nn.with_logical_constraint(logits_BLV, ("batch", "length", "vocab"))
         return logits_BLV.astype(jnp.float32)

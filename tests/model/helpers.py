@@ -9,8 +9,9 @@ from llm_jax.model import Transformer
 
 def tiny_config(**overrides):
     m = get_default_config().model
-    m.update(vocab_size=97, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64,
-             max_seq_len=32)
+    m.update(
+        vocab_size=97, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64, max_seq_len=32
+    )
     m.update(**overrides)
     return m
 
@@ -19,8 +20,11 @@ def init_params(cfg, seq_len=16, seed=0):
     model = Transformer(cfg)
     tokens = jnp.zeros((1, seq_len), jnp.int32)
     params = jax.jit(lambda r: model.init(r, tokens))(jax.random.PRNGKey(seed))["params"]
-    return model, jax.tree.map(lambda x: x.value if hasattr(x, "names") else x, params,
-                               is_leaf=lambda x: hasattr(x, "names"))
+    return model, jax.tree.map(
+        lambda x: x.value if hasattr(x, "names") else x,
+        params,
+        is_leaf=lambda x: hasattr(x, "names"),
+    )
 
 
 def random_tokens(cfg, batch=2, length=16, seed=1):

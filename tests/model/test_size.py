@@ -20,18 +20,22 @@ def _tree_counts(cfg):
     flat = jax.tree_util.tree_leaves_with_path(shapes["params"])
     total = sum(leaf.size for _, leaf in flat)
     embedding = sum(
-        leaf.size for path, leaf in flat
+        leaf.size
+        for path, leaf in flat
         if any(str(getattr(k, "key", "")) in ("embed", "unembed", "pos") for k in path)
     )
     return {"total": total, "embedding": embedding, "non_embedding": total - embedding}
 
 
-@pytest.mark.parametrize("overrides", [
-    dict(),
-    dict(mlp="gelu", norm="layernorm", tie_embeddings=False),
-    dict(pos_encoding="learned", n_kv_heads=1, scan_layers=False),
-    dict(n_layers=5, d_model=48, n_heads=6, n_kv_heads=3, d_ff=100),
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(),
+        dict(mlp="gelu", norm="layernorm", tie_embeddings=False),
+        dict(pos_encoding="learned", n_kv_heads=1, scan_layers=False),
+        dict(n_layers=5, d_model=48, n_heads=6, n_kv_heads=3, d_ff=100),
+    ],
+)
 def test_param_counts_equal_tree(overrides):
     cfg = tiny_config(**overrides)
     assert param_counts(cfg) == _tree_counts(cfg)

@@ -86,7 +86,8 @@ def test_gqa_equals_mha_with_repeated_kv_heads():
     np.testing.assert_allclose(
         model_g.apply({"params": params_g}, tokens),
         Transformer(mha).apply({"params": params_m}, tokens),
-        rtol=1e-5, atol=1e-6,
+        rtol=1e-5,
+        atol=1e-6,
     )
 
 
@@ -99,7 +100,9 @@ def test_each_positional_encoding_changes_the_output():
     names = list(outputs)
     for a in range(len(names)):
         for b in range(a + 1, len(names)):
-            assert np.abs(outputs[names[a]] - outputs[names[b]]).max() > 1e-4, names[a : b + 1]  # far above float noise
+            assert np.abs(outputs[names[a]] - outputs[names[b]]).max() > 1e-4, names[
+                a : b + 1
+            ]  # far above float noise
 
 
 def test_bf16_compute_with_fp32_params():
@@ -116,5 +119,6 @@ def test_dot_product_attention_path_matches_reference():
     model_x, params = init_params(tiny_config(attention="xla"))
     tokens = random_tokens(tiny_config())
     auto = Transformer(tiny_config(attention="auto")).apply({"params": params}, tokens)
-    np.testing.assert_allclose(auto, model_x.apply({"params": params}, tokens), rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        auto, model_x.apply({"params": params}, tokens), rtol=1e-5, atol=1e-5
+    )

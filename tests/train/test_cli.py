@@ -170,15 +170,23 @@ def _free_port():
 
 
 def test_tensorboard_server_serves_the_run(reference_run):
-    """A real `tensorboard --logdir` on 127.0.0.1 lists the run's scalars (bounded, killed by PID)."""
+    """A real `tensorboard --logdir` on 127.0.0.1 lists the run's scalars (killed by PID)."""
     import sys
     import urllib.request
 
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", f"--logdir={reference_run}", f"--port={port}",
-         "--host=127.0.0.1", "--load_fast=false"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            f"--logdir={reference_run}",
+            f"--port={port}",
+            "--host=127.0.0.1",
+            "--load_fast=false",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/data/plugin/scalars/tags"
     tags, deadline = {}, time.monotonic() + 90

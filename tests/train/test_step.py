@@ -12,8 +12,9 @@ from llm_jax.train.step import make_gradient_fn
 
 def _config(**train):
     c = get_default_config()
-    c.model.update(vocab_size=64, d_model=32, n_layers=2, n_heads=2, n_kv_heads=2, d_ff=64,
-                   max_seq_len=16)
+    c.model.update(
+        vocab_size=64, d_model=32, n_layers=2, n_heads=2, n_kv_heads=2, d_ff=64, max_seq_len=16
+    )
     c.data.update(seq_len=16, batch_size=8)
     c.train.update(steps=50, warmup_steps=0, lr=1e-2, **train)
     return c
@@ -57,8 +58,11 @@ def test_overfits_one_batch():
 
 
 def test_weight_decay_only_on_kernels():
-    params = {"embed": {"embedding": 1}, "blocks": {"attn": {"query": {"kernel": 1}},
-              "attn_norm": {"scale": 1}}, "final_norm": {"scale": 1, "bias": 1}}
+    params = {
+        "embed": {"embedding": 1},
+        "blocks": {"attn": {"query": {"kernel": 1}}, "attn_norm": {"scale": 1}},
+        "final_norm": {"scale": 1, "bias": 1},
+    }
     mask = decay_mask(params, decay_embeddings=False)
     assert mask["blocks"]["attn"]["query"]["kernel"] is True
     assert not mask["embed"]["embedding"]
