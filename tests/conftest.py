@@ -1,13 +1,18 @@
 """Test set-up: JAX on the CPU with 8 fake devices (for sharding tests), before JAX starts."""
 
 import os
+import pathlib
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Tests (and the CLI runs they start) compile the same tiny steps many times: cache compiled
+# executables on disk. Keys hash the program and the JAX version, so a hit is always valid.
+_JIT_CACHE = pathlib.Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax_compilation"
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_JIT_CACHE))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
-
-import pathlib  # noqa: E402
 
 import pytest  # noqa: E402
 
