@@ -7,11 +7,11 @@ Rerunning the same command on the same workdir resumes from the latest checkpoin
 
 import logging
 
-import jax
 from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
+from llm_jax import distributed
 from llm_jax.train.trainer import train
 
 config_flags.DEFINE_config_file("config", None, "Preset file: configs/<name>.py[:arg]")
@@ -27,8 +27,8 @@ def main(argv):
     del argv
     absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax logs every file it writes at INFO
     logging.getLogger("llm_jax").setLevel(logging.INFO)
-    if FLAGS.coordinator_address:
-        jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+    # Explicit flags, else auto-detected on TPU pods / SLURM, else a single process.
+    distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     train(FLAGS.config, FLAGS.workdir)
 
 

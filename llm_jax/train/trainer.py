@@ -14,9 +14,10 @@ import time
 import jax
 import numpy as np
 from etils import epath
+from jax.experimental import multihost_utils
 
 from llm_jax import checkpoint as ckpt
-from llm_jax.config import validate
+from llm_jax.config import parse_init_from, validate
 from llm_jax.data import prepare_data
 from llm_jax.data.loader import BatchIterator, eval_batches
 from llm_jax.data.tokenizer import build_tokenizer
@@ -35,17 +36,31 @@ class TrainingDiverged(RuntimeError):
 
 
 class _Preemption:
-    """SIGTERM (TPU VM preemption, `kill`) asks the loop to save and exit at the next step."""
+    """SIGTERM (TPU VM preemption, `kill`) asks the loop to save and exit at the next step.
+
+    With several processes every one must save the same step, or the save's collectives hang:
+    JAX's preemption service (its own SIGTERM handler, started by jax.distributed) lets all
+    processes agree on that step, whichever of them got the signal.
+    """
 
     def __init__(self):
         self.requested = False
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        self._multi = jax.process_count() > 1
+        if not self._multi:  # a Python handler would replace JAX's notifier
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
 
     def _handle(self, signum, frame):
         self.requested = True
 
+    def reached(self, step: int) -> bool:
+        """Save and stop after `step`? Multi-process: call it after every step, on every process."""
+        if self._multi:
+            self.requested = multihost_utils.reached_preemption_sync_point(step)
+        return self.requested
+
     def restore(self):
-        signal.signal(signal.SIGTERM, self._previous)
+        if not self._multi:
+            signal.signal(signal.SIGTERM, self._previous)
 
 
 def resolve_vocab(config, tokenizer) -> None:
@@ -70,6 +85,9 @@ def train(config, workdir) -> dict:
     if start_step:
         state, _ = checkpointer.restore(start_step, parts.restore_target)
         log.info("resumed from step %d", start_step)
+    elif config.train.init_from:  # a branch: continue another run's full state in this workdir
+        state = _init_from(config, parts.restore_target)
+        start_step = int(state.step)
     else:
         state = init_state(parts.model, parts.tx, config.data.seq_len, config.train.seed,
                            parts.state_shardings)
@@ -86,6 +104,28 @@ def train(config, workdir) -> dict:
     finally:
         checkpointer.close()  # waits for an in-flight async save, so it is never lost
         writer.close()
+
+
+def _init_from(config, target):
+    """Full state (params, optimizer, step, RNG) of train.init_from = "WORKDIR:STEP"."""
+    source, step = parse_init_from(config.train.init_from)
+    where = f"train.init_from={config.train.init_from!r}"
+    if step >= config.train.steps:
+        raise ckpt.CheckpointError(f"{where}: step {step} must be < train.steps={config.train.steps}")
+    try:
+        ckpt.check_compatible(ckpt.load_config(source), config)
+    except ckpt.CheckpointError as e:
+        raise ckpt.CheckpointError(f"{where}: {e}") from e
+    saved = ckpt.Checkpointer(source, keep=1 << 30, async_save=False)  # restores only, never prunes
+    try:
+        if step not in saved.manager.all_steps():
+            have = sorted(saved.manager.all_steps())
+            raise ckpt.CheckpointError(f"{where}: no checkpoint at step {step}; {source} has {have}")
+        state, _ = saved.restore(step, target)
+    finally:
+        saved.close()
+    log.info("initialised from %s at step %d", source, step)
+    return state
 
 
 def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info):
@@ -131,13 +171,14 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
                 last["eval"] = _evaluate(parts, state, eval_set, data, done, cumulative)
                 writer.write(last["eval"])
                 log.info("step %d eval loss %.4f", done, last["eval"]["loss"])
-            if done % config.checkpoint.every_steps == 0 or final or preemption.requested:
+            preempted = preemption.reached(done)
+            if done % config.checkpoint.every_steps == 0 or final or preempted:
                 _fetch_finite(metrics, done, checkpointer)  # never save a diverged state
                 checkpointer.save(done, state, {"step": done, "tokens": cumulative["tokens"]})
             if done % config.log.every_steps == 0 or final:
                 interval_start, interval_steps = time.perf_counter(), 0
             writer.flush()
-            if preemption.requested:
+            if preempted:
                 log.warning("SIGTERM: saved step %d; rerun the same command to resume", done)
                 break
     finally:
