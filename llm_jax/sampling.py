@@ -194,17 +194,9 @@ def generate(
         )
     if sampler.temperature == 0:  # filters do not change an argmax: share one compiled loop
         sampler = Sampler(temperature=0.0, repetition_penalty=sampler.repetition_penalty)
-    frozen = ml_collections.FrozenConfigDict(model_cfg)
-    decode = _decode_fn(
-        frozen,
-        max_new_tokens,
-        sampler,
-        -1 if eos_id is None else eos_id,
-        pad_id,
-        vocab_limit,
-        return_logits,
-        on_step is not None,
-    )
+    cfg = ml_collections.FrozenConfigDict(model_cfg)  # hashable: the compiled-loop cache key
+    static = (max_new_tokens, sampler, -1 if eos_id is None else eos_id, pad_id, vocab_limit)
+    decode = _decode_fn(cfg, *static, return_logits, on_step is not None)
     row_ids_B = first_row + jnp.arange(len(prompts))
     _STREAM["handler"] = on_step
     try:

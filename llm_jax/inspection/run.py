@@ -98,5 +98,6 @@ def encode_prompt(tokenizer, text: str, doc_start: bool = True) -> list[int]:
 
 def piece(tokenizer, token_id: int) -> str:
     """One token's text, with whitespace made visible for tables and plot labels."""
-    text = tokenizer.decode([token_id])
-    return text.replace("\n", "\\n").replace("\t", "\\t").replace(" ", "·") or f"<{token_id}>"
+    text = tokenizer.decode([token_id]).replace("\n", "\\n").replace("\t", "\\t")
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)  # fonts lack them
+    return text.replace(" ", "·") or f"<{token_id}>"
