@@ -12,6 +12,7 @@ import logging
 import sys
 
 from absl import app, flags
+from absl import logging as absl_logging
 
 from llm_jax.inspection.commands import COMMANDS, run_command
 
@@ -45,6 +46,7 @@ OPTIONS = {
 def main(argv):
     if len(argv) != 2 or argv[1] not in COMMANDS:
         sys.exit(f"usage: inspect_model.py {{{'|'.join(COMMANDS)}}} --workdir=DIR [flags]")
+    absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax logs every file it reads at INFO
     logging.getLogger("llm_jax").setLevel(logging.INFO)
     options = dict(OPTIONS[argv[1]](FLAGS), text=FLAGS.text)
     table, png = run_command(argv[1], FLAGS.workdir, step=FLAGS.step, out=FLAGS.out, **options)
