@@ -44,7 +44,8 @@ def get_default_config() -> ml_collections.ConfigDict:
     m.attention = "xla"  # xla (einsum reference) | cudnn | auto (jax.nn.dot_product_attention)
 
     c.data = d = ml_collections.ConfigDict()
-    d.corpus = "stdlib"  # stdlib (this interpreter's .py files) | text file/glob | .jsonl file
+    # stdlib | site-packages (this interpreter's .py files) | text file/glob | .jsonl file
+    d.corpus = "stdlib"
     d.tokenizer = "byte"  # byte | path/to/tokenizer.model | bpe:<vocab_size>
     d.seq_len = 128  # tokens per training sequence
     d.batch_size = 16  # global batch size in sequences (per optimizer step)
@@ -71,6 +72,10 @@ def get_default_config() -> ml_collections.ConfigDict:
     t.grad_accum = 1  # micro-batches per step; must divide the per-replica batch
     t.z_loss = 0.0  # coefficient of the log(Z)^2 auxiliary loss (PaLM uses 1e-4)
     t.seed = 0  # seeds init and data order
+    # "" or "WORKDIR:STEP": start this (new) run from another run's full state at that step,
+    # so a WSD cooldown branch is exactly a continuation of its trunk. Ignored once this
+    # workdir has its own checkpoint (a half-finished branch resumes from that).
+    t.init_from = ""
 
     c.eval = ml_collections.ConfigDict()
     c.eval.every_steps = 50  # evaluate on the held-out set every N steps (and at the end)
@@ -173,6 +178,11 @@ def validate(c: ml_collections.ConfigDict, *, n_devices: int | None = None, toke
     _check(0 < t.decay_fraction <= 1, "train.decay_fraction must be in (0, 1]", problems)
     _check(0 <= t.min_lr_ratio <= 1, "train.min_lr_ratio must be in [0, 1]", problems)
     _check(t.grad_accum >= 1, "train.grad_accum must be ≥ 1", problems)
+    if t.init_from:
+        try:
+            parse_init_from(t.init_from)
+        except ValueError as e:
+            problems.append(str(e))
     for key in ("every_steps",):
         for section in ("eval", "checkpoint", "log"):
             _check(c[section][key] > 0, f"{section}.{key} must be positive", problems)
@@ -205,6 +215,16 @@ def _check_batch(c, n_devices, problems):
         f"{b // max(replicas, 1)} (data.batch_size / data-parallel size)",
         problems,
     )
+
+
+def parse_init_from(value: str) -> tuple[str, int]:
+    """'WORKDIR:STEP' → (WORKDIR, STEP); the last colon splits, so gs:// paths work."""
+    workdir, sep, step = value.rpartition(":")
+    if not sep or not workdir or not step.isdigit():
+        raise ValueError(
+            f"train.init_from={value!r} must be 'WORKDIR:STEP' (e.g. runs/trunk:1200), or ''"
+        )
+    return workdir, int(step)
 
 
 def _divisors(n: int) -> list[int]:

@@ -3,6 +3,8 @@
 Document boundaries (EOS is inserted between documents, and the validation split is by document):
 - ``stdlib``: one document per ``.py`` file of this interpreter's standard library (site-packages
   excluded); the few files that are not UTF-8 (CPython's own encoding tests) are skipped.
+- ``site-packages``: the same for every ``.py`` file of the installed packages (the interpreter's
+  purelib and platlib directories): hundreds of MB of code on a scientific Python stack.
 - text (``.txt``, ``.txt.gz``, any non-JSONL file): one document per paragraph, paragraphs being
   separated by blank lines, so that a single book still has documents to hold out. Each paragraph
   keeps one trailing newline; the blank lines themselves become the EOS separator.
@@ -44,10 +46,13 @@ class Corpus:
 def load_corpus(spec: str, max_bytes: int = 0) -> Corpus:
     """Read the corpus named by ``spec``; at most ``max_bytes`` bytes of it when > 0."""
     if not spec:
-        raise DataError("data.corpus is empty; use 'stdlib', a text file/glob, or a .jsonl file")
-    files = stdlib_files() if spec == "stdlib" else _user_files(spec)
+        raise DataError(
+            "data.corpus is empty; use 'stdlib', 'site-packages', a text file/glob, or a .jsonl "
+            "file"
+        )
+    files = BUILT_IN[spec]() if spec in BUILT_IN else _user_files(spec)
     digest = hashlib.sha256(_FORMAT.encode())
-    if spec == "stdlib":  # the stdlib differs between Python versions: never compare silently
+    if spec in BUILT_IN:  # these differ between Python versions: never compare silently
         digest.update(sys.version.encode())
     documents, n_bytes, budget = [], 0, max_bytes or None
     for name, path in files:
@@ -58,7 +63,7 @@ def load_corpus(spec: str, max_bytes: int = 0) -> Corpus:
             raw = _cut(raw, budget, path)
             budget -= len(raw)
         docs = _documents(spec, path, raw)
-        if docs is None:  # a stdlib file that is not clean UTF-8 text
+        if docs is None:  # a built-in corpus file that is not clean UTF-8
             continue
         digest.update(f"\0{name}\0{len(raw)}\0".encode())
         digest.update(raw)
@@ -93,6 +98,22 @@ def stdlib_files() -> list[tuple[str, str]]:
         subdirs[:] = [d for d in subdirs if d not in ("site-packages", "dist-packages")]
         found += [os.path.join(directory, n) for n in names if n.endswith(".py")]
     return sorted((os.path.relpath(p, root), p) for p in found)
+
+
+def site_packages_files() -> list[tuple[str, str]]:
+    """(relative name, path) of every .py file under this interpreter's site-packages, sorted."""
+    paths = sysconfig.get_paths()
+    found = {}
+    for root in sorted({paths["purelib"], paths["platlib"]}):  # often one directory
+        for directory, _, names in os.walk(root):
+            for name in names:
+                if name.endswith(".py"):
+                    path = os.path.join(directory, name)
+                    found[os.path.relpath(path, root)] = path
+    return sorted(found.items())
+
+
+BUILT_IN = {"stdlib": stdlib_files, "site-packages": site_packages_files}
 
 
 def _user_files(spec: str) -> list[tuple[str, str]]:
@@ -146,13 +167,13 @@ def _is_jsonl(path: str) -> bool:
 
 
 def _documents(spec: str, path: str, raw: bytes) -> list[str] | None:
-    """Split one file's bytes into documents; None for a stdlib file to skip."""
-    text = _decode(path, raw, strict=spec != "stdlib")
+    """Split one file's bytes into documents; None for a built-in corpus file to skip."""
+    text = _decode(path, raw, strict=spec not in BUILT_IN)
     if text is None:
         return None
     if _is_jsonl(path):
         return _jsonl_documents(path, text)
-    if spec == "stdlib":
+    if spec in BUILT_IN:
         return [text] if text else []
     return [p.rstrip("\r\n") + "\n" for p in _PARAGRAPH_BREAK.split(text) if p.strip()]
 

@@ -17,7 +17,7 @@ from etils import epath
 from jax.experimental import multihost_utils
 
 from llm_jax import checkpoint as ckpt
-from llm_jax.config import validate
+from llm_jax.config import parse_init_from, validate
 from llm_jax.data import prepare_data
 from llm_jax.data.loader import BatchIterator, eval_batches
 from llm_jax.data.tokenizer import build_tokenizer
@@ -85,6 +85,9 @@ def train(config, workdir) -> dict:
     if start_step:
         state, _ = checkpointer.restore(start_step, parts.restore_target)
         log.info("resumed from step %d", start_step)
+    elif config.train.init_from:  # a branch: continue another run's full state in this workdir
+        state = _init_from(config, parts.restore_target)
+        start_step = int(state.step)
     else:
         state = init_state(parts.model, parts.tx, config.data.seq_len, config.train.seed,
                            parts.state_shardings)
@@ -101,6 +104,28 @@ def train(config, workdir) -> dict:
     finally:
         checkpointer.close()  # waits for an in-flight async save, so it is never lost
         writer.close()
+
+
+def _init_from(config, target):
+    """Full state (params, optimizer, step, RNG) of train.init_from = "WORKDIR:STEP"."""
+    source, step = parse_init_from(config.train.init_from)
+    where = f"train.init_from={config.train.init_from!r}"
+    if step >= config.train.steps:
+        raise ckpt.CheckpointError(f"{where}: step {step} must be < train.steps")
+    try:
+        ckpt.check_compatible(ckpt.load_config(source), config)
+    except ckpt.CheckpointError as e:
+        raise ckpt.CheckpointError(f"{where}: {e}") from e
+    saved = ckpt.Checkpointer(source, keep=1 << 30, async_save=False)  # restores only, never prunes
+    try:
+        if step not in saved.manager.all_steps():
+            have = sorted(saved.manager.all_steps())
+            raise ckpt.CheckpointError(f"{where}: no checkpoint at step {step}; {source}: {have}")
+        state, _ = saved.restore(step, target)
+    finally:
+        saved.close()
+    log.info("initialised from %s at step %d", source, step)
+    return state
 
 
 def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info):

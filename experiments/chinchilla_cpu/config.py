@@ -1,0 +1,60 @@
+"""chinchilla_cpu: IsoFLOP ladders of 10K–1M-parameter byte-level models on the stdlib corpus.
+
+  python tools/sweep.py --config=experiments/chinchilla_cpu/config.py \
+      --workdir=runs/chinchilla_cpu --workers=2 --threads_per_run=1
+
+Cost: ~3e13 FLOPs, ~25 min on 2 CPU cores (measure first: add --dry_run). Arg "demo": the compact
+version `make demo` runs (2 budgets + 1, 5 sizes, no LR sweep or seeds; ~8 min).
+"""
+
+from llm_jax.config import get_default_config
+from llm_jax.scaling import ladder
+from llm_jax.scaling.study import isoflop_runs
+from llm_jax.sweep import Sweep, config_getter
+
+STUDY = "chinchilla_cpu"
+SEQ_LEN = 128
+D_MODELS = (16, 24, 32, 48, 64, 80, 96, 112, 128, 160)  # the size ladder (shape rule: ladder.shape)
+
+
+def base_config():
+    """What every run shares: byte tokens, tied embeddings, 128 context, ≥ 200K eval tokens."""
+    c = get_default_config()
+    c.model.update(vocab_size=259, max_seq_len=SEQ_LEN, tie_embeddings=True)  # 259: no padding
+    c.data.update(
+        corpus="stdlib", tokenizer="byte", seq_len=SEQ_LEN, batch_size=16, eval_tokens=204_800
+    )  # 100 batches of 16 × 128 held-out tokens
+    c.train.update(schedule="cosine", min_lr_ratio=0.1)
+    c.mesh.data = 1  # one device per run; parallelism is across runs
+    return c
+
+
+def design(budgets, n_points=5, lr_sweep=(), tokens_per_param=20.0):
+    base = base_config()
+    sizes = ladder.sizes(D_MODELS, base.model, SEQ_LEN)
+    points = ladder.isoflop_design(
+        budgets,
+        sizes,
+        batch_size=16,
+        seq_len=SEQ_LEN,
+        n_points=n_points,
+        tokens_per_param=tokens_per_param,
+        lr_sweep=lr_sweep,
+    )
+    return base, sizes, points
+
+
+def get_sweep(arg=None):
+    if arg == "demo":
+        base, sizes, points = design((1e11, 3e11, 1e12), n_points=5)
+        runs = isoflop_runs(f"{STUDY}_demo", base, points)
+        return Sweep(f"{STUDY}_demo", runs, bootstrap=100, ladder_params=[n for _, n, _ in sizes])
+    base, sizes, points = design((3e11, 1e12, 3e12), n_points=5, lr_sweep=(0.5, 2.0))
+    runs = isoflop_runs(STUDY, base, points, seeds=(1,), seed_budget=3e11)
+    # Smallest budget and its LR sweep first: a pilot that checks the LR rule and the centring.
+    order = {"main": 0, "lr": 1, "seed": 2}
+    runs.sort(key=lambda r: (r.info["budget"], order[r.role]))
+    return Sweep(STUDY, runs, bootstrap=200, ladder_params=[n for _, n, _ in sizes])
+
+
+get_config = config_getter(get_sweep)

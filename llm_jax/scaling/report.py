@@ -1,0 +1,145 @@
+"""After a sweep: runs.csv (fit points) and all_runs.csv (every run), fits and figures, and the
+checks a study reports (bracketing, seed noise, LR rule, non-embedding refit, WSD FLOPs saved)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections import defaultdict
+
+import numpy as np
+
+from llm_jax.scaling import ladder
+from llm_jax.scaling.runs import collect, fit_rows, recount, write_csv
+from llm_jax.scaling.table import RunTableError
+
+
+def seed_noise(rows: list[dict]) -> list[dict]:
+    """Relative eval-loss difference between each seed rerun and its main run."""
+    main = {(r["budget"], r["params"]): r for r in fit_rows(rows)}
+    out = []
+    for r in fit_rows(rows, roles=("seed",)):
+        ref = main.get((r["budget"], r["params"]))
+        if ref:
+            diff = abs(r["loss"] - ref["loss"]) / ref["loss"]
+            out.append(
+                {
+                    "budget": r["budget"],
+                    "params": r["params"],
+                    "seeds": [ref["seed"], r["seed"]],
+                    "losses": [ref["loss"], r["loss"]],
+                    "rel_diff": diff,
+                }
+            )
+    return out
+
+
+def lr_check(rows: list[dict]) -> list[dict]:
+    """Per size at the LR-sweep budget: loss at each LR multiplier, and the best multiplier."""
+    by_size = defaultdict(dict)
+    swept = fit_rows(rows, roles=("lr",))
+    budgets = {r["budget"] for r in swept}
+    for r in fit_rows(rows, roles=("main", "lr")):
+        if r["budget"] in budgets:
+            by_size[r["params"]][float(r.get("lr_mult", 1.0))] = r["loss"]
+    return [
+        {"params": n, "loss_by_lr_mult": dict(sorted(v.items())), "best_lr_mult": min(v, key=v.get)}
+        for n, v in sorted(by_size.items())
+    ]
+
+
+def wsd_flops(rows: list[dict]) -> dict | None:
+    """Trained FLOPs of trunks (to their last save) + cooldowns vs the branches as independent
+    runs; None without trunks."""
+    trunks = defaultdict(float)
+    for r in rows:
+        if r["role"] == "trunk" and "flops_trained" in r:
+            trunks[r["trunk"]] = max(trunks[r["trunk"]], r["flops_trained"])
+    branches = [r for r in fit_rows(rows) if r.get("trunk")]
+    if not trunks or not branches:
+        return None
+    spent = sum(trunks.values()) + sum(r["own_flops"] for r in branches)
+    independent = sum(r["flops_trained"] for r in branches)
+    return {
+        "wsd_flops": spent,
+        "independent_flops": independent,
+        "ratio": spent / independent,
+        "saved_fraction": 1 - spent / independent,
+    }
+
+
+def _fit(rows, out: pathlib.Path, bootstrap: int, log) -> dict | None:
+    from llm_jax.scaling.fit import fit_runs
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, out / "runs.csv")
+    try:
+        doc = fit_runs(out / "runs.csv", out, n_bootstrap=bootstrap)
+    except (RunTableError, ValueError) as err:
+        log(f"fit skipped ({out}): {err}")
+        return None
+    return doc
+
+
+def summarise_fit(doc: dict | None) -> dict:
+    """The numbers a study reports from fits.json: a, b with intervals, tokens/param at optima."""
+    if not doc:
+        return {}
+    a2, a3 = doc.get("approach2", {}), doc.get("approach3", {})
+    optima = [o for o in a2.get("optima", []) if o.get("used")]
+    return {
+        "approach2_a": a2.get("a"),
+        "approach2_a_ci": a2.get("ci", {}).get("a"),
+        "approach2_b": a2.get("b"),
+        "approach3_a": a3.get("a"),
+        "approach3_a_ci": a3.get("ci", {}).get("a"),
+        "approach3_converged": a3.get("converged"),
+        "tokens_per_param_at_optimum": [o["d_opt"] / o["n_opt"] for o in optima],
+        "figures": [f for f in doc.get("figures", []) if str(f).endswith(".png")],
+    }
+
+
+def finish(sweep, root, status, fit: bool = True, log=print) -> dict:
+    """Write all_runs.csv, runs.csv, fits, summary.json next to them; returns the summary."""
+    root = pathlib.Path(root)
+    rows = collect(sweep, root, status)
+    write_csv(rows, root / "all_runs.csv")
+    points = fit_rows(rows)
+    counts = defaultdict(int)
+    for r in rows:
+        counts[r["status"]] += 1
+    summary = {
+        "study": sweep.study,
+        "status": dict(counts),
+        "n_points": len(points),
+        "failed": {r["run"]: r["error"][-300:] for r in rows if r["status"] == "failed"},
+    }
+    if points:
+        summary["max_budget_error"] = max(abs(r["flops"] / r["budget"] - 1) for r in points)
+        report = ladder.bracketing(
+            [r["budget"] for r in points],
+            [r["params"] for r in points],
+            [r["loss"] for r in points],
+            sweep.ladder_params,
+        )
+        summary["bracketing"] = report
+        summary["bracketing_text"] = ladder.describe(report)
+    summary["seed_noise"] = seed_noise(rows)
+    summary["lr_check"] = lr_check(rows)
+    summary["wsd"] = wsd_flops(rows)
+    if fit and len(points) >= 3:
+        summary["fit"] = summarise_fit(_fit(points, root, sweep.bootstrap, log))
+        nonembed = recount(points, "params_non_embedding", "6N_nonembed")
+        summary["fit_non_embedding"] = summarise_fit(
+            _fit(nonembed, root / "non_embedding", sweep.bootstrap, log)
+        )
+    elif points:
+        write_csv(points, root / "runs.csv")
+    (root / "summary.json").write_text(json.dumps(summary, indent=1, default=_plain) + "\n")
+    return summary
+
+
+def _plain(value):
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    return str(value)

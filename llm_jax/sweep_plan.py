@@ -1,0 +1,117 @@
+"""The dry run: a sweep's plan with FLOPs, tokens and wall time estimated from a measured
+throughput (a short real training run of the smallest and the largest model, cached)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import time
+
+from llm_jax.model.size import train_flops_per_token
+from llm_jax.sweep import Status, child_env, command
+
+MEASURE_STEPS = 30
+
+
+def own_steps(run) -> int:
+    """Steps this run itself trains (a branch or trunk segment starts past step 0)."""
+    return run.config.train.steps - run.info.get("start_step", 0)
+
+
+def flops_per_token(run) -> int:
+    """FLOPs/token the trainer counts (6N + attention); vocab_size 0 resolves to the byte vocab."""
+    cfg = run.config.model.copy_and_resolve_references()
+    cfg.vocab_size = cfg.vocab_size or 320
+    return train_flops_per_token(cfg, run.config.data.seq_len)
+
+
+def measure(run, opts) -> dict:
+    """tokens/s and start-up seconds of `run`'s model, from MEASURE_STEPS real steps."""
+    cache = opts.root / "throughput" / f"{run.name}.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    workdir = opts.root / "throughput" / run.name
+    cmd = command(run, opts)
+    cmd = [c for c in cmd if not c.startswith("--workdir=")] + [
+        f"--workdir={workdir}",
+        f"--config.train.steps={MEASURE_STEPS}",
+        "--config.train.warmup_steps=1",
+        "--config.train.init_from=",
+        "--config.log.every_steps=1",
+        "--config.checkpoint.every_steps=1000000",
+        f"--config.eval.every_steps={MEASURE_STEPS}",
+    ]
+    start = time.time()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=child_env(opts.threads_per_run))
+    if done.returncode:
+        raise RuntimeError(f"throughput run failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")
+    wall = time.time() - start
+    rows = [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines()]
+    rate = [r for r in rows if r["split"] == "train"][-1]["tokens_per_s"]
+    tokens = MEASURE_STEPS * run.config.data.batch_size * run.config.data.seq_len
+    result = {
+        "tokens_per_s": rate,
+        "flops_per_token": flops_per_token(run),
+        "startup_s": max(0.0, wall - tokens / rate),
+    }
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(result))
+    return result
+
+
+def rate_model(samples: list[dict]):
+    """FLOP/s as a function of FLOPs/token: linear in log FLOPs/token between the samples."""
+    pts = sorted(
+        (math.log(s["flops_per_token"]), s["tokens_per_s"] * s["flops_per_token"]) for s in samples
+    )
+
+    def flops_per_s(fpt: float) -> float:
+        x = math.log(fpt)
+        if len(pts) == 1 or x <= pts[0][0]:
+            return pts[0][1]
+        if x >= pts[-1][0]:
+            return pts[-1][1]
+        (x0, y0), (x1, y1) = pts
+        return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+    return flops_per_s
+
+
+def print_plan(sweep, selected, opts, workers: int) -> dict:
+    """Print one line per run and the totals; returns them."""
+    runs = [r for g in selected for r in g]
+    ends = sorted({min(runs, key=flops_per_token).name, max(runs, key=flops_per_token).name})
+    samples = [measure(r, opts) for r in runs if r.name in ends]
+    flops_per_s = rate_model(samples)
+    startup = sum(s["startup_s"] for s in samples) / len(samples)
+    status, total = Status(opts.root), {"flops": 0.0, "tokens": 0, "seconds": 0.0, "runs": 0}
+    opts.log(f"{'run':58} {'role':5} {'params':>8} {'tokens':>9} {'FLOPs':>9} {'est s':>6} status")
+    for run in runs:
+        fpt = flops_per_token(run)
+        tokens = own_steps(run) * run.config.data.batch_size * run.config.data.seq_len
+        seconds = startup + tokens * fpt / flops_per_s(fpt)
+        state = status.get(run.name)["status"]
+        opts.log(
+            f"{run.name:58} {run.role:5} {run.info.get('params', 0):8.3g} {tokens:9.3g} "
+            f"{tokens * fpt:9.3g} {seconds:6.0f} {state}"
+        )
+        if state != "done":
+            total = {
+                "flops": total["flops"] + tokens * fpt,
+                "tokens": total["tokens"] + tokens,
+                "seconds": total["seconds"] + seconds,
+                "runs": total["runs"] + 1,
+            }
+    total["wall_s_estimate"] = total["seconds"] / max(1, min(workers, len(selected)))
+    opts.log(
+        f"to run: {total['runs']} runs, {total['tokens']:.3g} tokens, {total['flops']:.3g} "
+        f"FLOPs (6N+attention), ~{total['seconds'] / 60:.1f} min of one worker, "
+        f"~{total['wall_s_estimate'] / 60:.1f} min with {workers} worker(s); throughput "
+        + ", ".join(
+            f"{s['tokens_per_s']:.0f} tok/s at {s['flops_per_token']:.3g} FLOP/tok" for s in samples
+        )
+        + f", start-up {startup:.0f} s/run"
+    )
+    opts.log("first command: " + " ".join(command(runs[0], opts)) if runs else "no runs")
+    return total
