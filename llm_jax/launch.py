@@ -66,18 +66,18 @@ def fetch_commands(vm: TpuVm, source: str, ref: str, tarball: str) -> list[list[
     return [*steps, vm.scp(tarball, REMOTE_TARBALL), vm.ssh(unpack)]
 
 
-def install_command(vm: TpuVm) -> list[str]:
+def install_command(vm: TpuVm, python: str = "python3") -> list[str]:
     packages = " ".join(shlex.quote(p) for p in TPU_PACKAGES)
     return vm.ssh(
-        f"cd {REMOTE_DIR} && python3 -m pip install -q -U {packages} "
-        "&& python3 -m pip install -q -e ."
+        f"cd {REMOTE_DIR} && {python} -m pip install -q -U {packages} "
+        f"&& {python} -m pip install -q -e ."
     )
 
 
-def train_command(vm: TpuVm, config: str, workdir: str, overrides=()) -> list[str]:
+def train_command(vm: TpuVm, config: str, workdir: str, overrides=(), python="python3"):
     """Start tools/train.py on all workers, detached, so a dropped ssh session does not stop it."""
     train = shlex.join(
-        ["python3", "tools/train.py", f"--config={config}", f"--workdir={workdir}", *overrides]
+        [python, "tools/train.py", f"--config={config}", f"--workdir={workdir}", *overrides]
     )
     return vm.ssh(f"cd {REMOTE_DIR} && setsid nohup {train} > {REMOTE_LOG} 2>&1 < /dev/null &")
 
@@ -90,6 +90,7 @@ def launch_commands(
     workdir: str,
     overrides=(),
     ref: str = "",
+    python: str = "python3",
     tarball: str = "/tmp/llm_jax.tar.gz",
 ) -> list[list[str]]:
     """Everything, in order: fetch the code, install it, start training on every host."""
@@ -100,8 +101,8 @@ def launch_commands(
         )
     return [
         *fetch_commands(vm, source, ref, tarball),
-        install_command(vm),
-        train_command(vm, config, workdir, overrides),
+        install_command(vm, python),
+        train_command(vm, config, workdir, overrides, python),
     ]
 
 

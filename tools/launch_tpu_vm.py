@@ -23,6 +23,7 @@ flags.DEFINE_string("config", None, "Preset, relative to the repo: configs/<name
 flags.DEFINE_string("workdir", None, "gs:// run directory (checkpoints, metrics, TensorBoard)")
 flags.DEFINE_string("source", ".", "Code to install: '.' (this checkout), a git URL or a .tar.gz")
 flags.DEFINE_string("ref", "", "Branch, tag or commit to check out (git URL or '.')")
+flags.DEFINE_string("python", "python3", "Python (≥ 3.11) on the workers, e.g. python3.11")
 flags.DEFINE_bool("dry_run", True, "Only print the commands")
 flags.DEFINE_bool("run", False, "Execute the commands (overrides --dry_run)")
 flags.mark_flags_as_required(["tpu", "zone", "project", "config", "workdir"])
@@ -38,6 +39,7 @@ def main(argv):
         config=FLAGS.config,
         workdir=FLAGS.workdir,
         overrides=argv[1:],
+        python=FLAGS.python,
     )
     for command in commands:
         print(shlex.join(command), flush=True)

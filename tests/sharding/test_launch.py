@@ -67,13 +67,22 @@ def test_dry_run_packs_this_checkout_installs_and_starts_all_hosts():
 
 
 def test_dry_run_from_a_git_url_checks_out_the_ref():
-    lines = printed(launcher(*VM, *RUN, "--source=https://github.com/org/llm_jax.git", "--ref=v1"))
+    lines = printed(
+        launcher(
+            *VM,
+            *RUN,
+            "--source=https://github.com/org/llm_jax.git",
+            "--ref=v1",
+            "--python=python3.11",
+        )
+    )
     clone, install, train = lines
     assert remote(clone) == (
         "rm -rf ~/llm_jax && git clone -q https://github.com/org/llm_jax.git ~/llm_jax"
         " && git -C ~/llm_jax checkout -q v1"
     )
-    assert "tools/train.py" in remote(train)
+    assert remote(install).startswith("cd ~/llm_jax && python3.11 -m pip install")
+    assert "python3.11 tools/train.py" in remote(train)
 
 
 def test_run_executes_the_printed_commands(tmp_path):
