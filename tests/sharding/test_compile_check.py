@@ -1,5 +1,6 @@
 """The compile check: per-device memory of a train step compiled for a mesh, nothing allocated."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -68,3 +69,18 @@ def test_7b_on_64_fake_devices_without_allocating_it():
     assert report["temp_bytes"] > 0
     peak_kib = int(result.stderr.split("maxrss_kib")[-1].split()[0])
     assert peak_kib * 1024 < full_bytes / 8  # a few hundred MB of compiler, not the 27 GB model
+
+
+def test_fsdp_cuts_params_and_optimizer_per_device_eightfold():
+    """configs/sizes.py:1.3b on 8 devices: fsdp=8 holds 1/8 of what data=8 holds, per device."""
+    spec = importlib.util.spec_from_file_location("sizes", ROOT / "configs" / "sizes.py")
+    sizes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sizes)
+    held = {}
+    for mesh in ((8, 1, 1), (1, 8, 1)):
+        c = sizes.get_config("1.3b")
+        c.mesh.update(data=mesh[0], fsdp=mesh[1], tensor=mesh[2])
+        report = compile_train_step(c, devices=jax.devices())
+        held[mesh] = report["params_bytes"] + report["optimizer_bytes"]
+    assert held[8, 1, 1] == pytest.approx(4 * 3 * 1.364e9, rel=1e-2)  # float32 params, mu, nu
+    assert held[8, 1, 1] / held[1, 8, 1] == pytest.approx(8, rel=1e-3)
