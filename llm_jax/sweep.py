@@ -211,6 +211,7 @@ def run_sweep(
     overrides=(),
     threads_per_run: int = 0,
     fit: bool = True,
+    assume_flops_per_s: float = 0.0,
     log=print,
 ) -> dict:
     """Everything tools/sweep.py does: plan or run this shard, then collect, fit and report."""
@@ -223,7 +224,7 @@ def run_sweep(
     if dry_run:
         from llm_jax.sweep_plan import print_plan
 
-        return print_plan(sweep, selected, opts, workers)
+        return print_plan(sweep, selected, opts, workers, assume_flops_per_s)
     run_all(selected, opts, workers)
     from llm_jax.scaling.report import finish
 

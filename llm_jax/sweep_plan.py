@@ -78,11 +78,20 @@ def rate_model(samples: list[dict]):
     return flops_per_s
 
 
-def print_plan(sweep, selected, opts, workers: int) -> dict:
+def assumed(flops_per_s: float, run) -> dict:
+    """A throughput given by hand (planning for a machine one does not have), 60 s start-up."""
+    fpt = flops_per_token(run)
+    return {"tokens_per_s": flops_per_s / fpt, "flops_per_token": fpt, "startup_s": 60.0}
+
+
+def print_plan(sweep, selected, opts, workers: int, assume_flops_per_s: float = 0.0) -> dict:
     """Print one line per run and the totals; returns them."""
     runs = [r for g in selected for r in g]
     ends = sorted({min(runs, key=flops_per_token).name, max(runs, key=flops_per_token).name})
-    samples = [measure(r, opts) for r in runs if r.name in ends]
+    if assume_flops_per_s:
+        samples = [assumed(assume_flops_per_s, r) for r in runs if r.name in ends]
+    else:
+        samples = [measure(r, opts) for r in runs if r.name in ends]
     flops_per_s = rate_model(samples)
     startup = sum(s["startup_s"] for s in samples) / len(samples)
     status, total = Status(opts.root), {"flops": 0.0, "tokens": 0, "seconds": 0.0, "runs": 0}

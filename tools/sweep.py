@@ -32,6 +32,12 @@ def parse_args(argv):
         metavar="KEY=VALUE",
         help="config override for every run, e.g. data.cache_dir=/tmp/c",
     )
+    p.add_argument(
+        "--assume_flops_per_s",
+        type=float,
+        default=0.0,
+        help="dry run: this throughput instead of measuring (plan another machine)",
+    )
     p.add_argument("--no_fit", action="store_true", help="collect runs.csv but do not fit")
     return p.parse_args(argv)
 
@@ -48,6 +54,7 @@ def main(argv=None) -> int:
         threads_per_run=args.threads_per_run,
         overrides=[f"--config.{kv}" for kv in args.set],
         fit=not args.no_fit,
+        assume_flops_per_s=args.assume_flops_per_s,
     )
     if not args.dry_run:
         print(

@@ -4,7 +4,7 @@
       --workdir=runs/chinchilla_cpu --workers=2 --threads_per_run=1
 
 Cost: ~3e13 FLOPs, ~25 min on 2 CPU cores (measure first: add --dry_run). Arg "demo": the compact
-version `make demo` runs (2 budgets + 1, 5 sizes, no LR sweep or seeds; ~8 min).
+version `make demo` runs (3e10, 1e11, 3e11 FLOPs, 5 sizes each, no LR sweep or seeds; ~6 min).
 """
 
 from llm_jax.config import get_default_config
@@ -14,7 +14,26 @@ from llm_jax.sweep import Sweep, config_getter
 
 STUDY = "chinchilla_cpu"
 SEQ_LEN = 128
-D_MODELS = (16, 24, 32, 48, 64, 80, 96, 112, 128, 160)  # the size ladder (shape rule: ladder.shape)
+# 4 × 128 = 512 tokens per step. A pilot at 3e11 FLOPs (68K params) with 16 × 128 gave eval loss
+# 1.946 in 359 steps; with 4 × 128 (1436 steps) 1.718: at these budgets 2K-token batches leave the
+# larger models too few optimizer steps, which pushed every IsoFLOP minimum to the smallest size.
+BATCH = 4
+# Centre of each budget's 5 sizes. The same pilot put the 3e11 optimum below Chinchilla's 20
+# tokens/param; 40 keeps ×½ … ×4 of a 20-tokens/param optimum inside the grid as well.
+TOKENS_PER_PARAM = 40.0
+D_MODELS = (
+    8,
+    16,
+    24,
+    32,
+    48,
+    64,
+    80,
+    96,
+    112,
+    128,
+    160,
+)  # the size ladder (shape rule: ladder.shape)
 
 
 def base_config():
@@ -22,20 +41,20 @@ def base_config():
     c = get_default_config()
     c.model.update(vocab_size=259, max_seq_len=SEQ_LEN, tie_embeddings=True)  # 259: no padding
     c.data.update(
-        corpus="stdlib", tokenizer="byte", seq_len=SEQ_LEN, batch_size=16, eval_tokens=204_800
-    )  # 100 batches of 16 × 128 held-out tokens
+        corpus="stdlib", tokenizer="byte", seq_len=SEQ_LEN, batch_size=BATCH, eval_tokens=204_800
+    )  # 400 batches of 4 × 128 held-out tokens
     c.train.update(schedule="cosine", min_lr_ratio=0.1)
     c.mesh.data = 1  # one device per run; parallelism is across runs
     return c
 
 
-def design(budgets, n_points=5, lr_sweep=(), tokens_per_param=20.0):
+def design(budgets, n_points=5, lr_sweep=(), tokens_per_param=TOKENS_PER_PARAM):
     base = base_config()
     sizes = ladder.sizes(D_MODELS, base.model, SEQ_LEN)
     points = ladder.isoflop_design(
         budgets,
         sizes,
-        batch_size=16,
+        batch_size=BATCH,
         seq_len=SEQ_LEN,
         n_points=n_points,
         tokens_per_param=tokens_per_param,
@@ -46,14 +65,14 @@ def design(budgets, n_points=5, lr_sweep=(), tokens_per_param=20.0):
 
 def get_sweep(arg=None):
     if arg == "demo":
-        base, sizes, points = design((1e11, 3e11, 1e12), n_points=5)
+        base, sizes, points = design((3e10, 1e11, 3e11), n_points=5)
         runs = isoflop_runs(f"{STUDY}_demo", base, points)
         return Sweep(f"{STUDY}_demo", runs, bootstrap=100, ladder_params=[n for _, n, _ in sizes])
     base, sizes, points = design((3e11, 1e12, 3e12), n_points=5, lr_sweep=(0.5, 2.0))
     runs = isoflop_runs(STUDY, base, points, seeds=(1,), seed_budget=3e11)
-    # Smallest budget and its LR sweep first: a pilot that checks the LR rule and the centring.
-    order = {"main": 0, "lr": 1, "seed": 2}
-    runs.sort(key=lambda r: (r.info["budget"], order[r.role]))
+    # The fit points first, then the seed reruns, then the LR check (stable sort keeps budgets).
+    order = {"main": 0, "seed": 1, "lr": 2}
+    runs.sort(key=lambda r: order[r.role])
     return Sweep(STUDY, runs, bootstrap=200, ladder_params=[n for _, n, _ in sizes])
 
 
