@@ -25,11 +25,17 @@ def flatten(config: dict, prefix: str = "") -> dict:
 
 
 class MetricWriter:
-    """Appends metric rows to metrics.jsonl and mirrors scalars into TensorBoard."""
+    """Metric rows to metrics.jsonl, mirrored into TensorBoard.
+
+    Rows are kept in memory and the file is rewritten whole at each flush, through a temporary
+    file and a rename: object stores (gs://) have no append, and a kill mid-write loses nothing.
+    """
 
     def __init__(self, workdir, enabled: bool = True):
         self.enabled = enabled
         self.workdir = epath.Path(workdir)
+        self.lines: list[str] = []
+        self.written = 0  # len(self.lines) at the last rewrite
         if not enabled:
             return
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -49,20 +55,26 @@ class MetricWriter:
         self._add(text_summary.text_pb("config", text), step=0)
 
     def drop_after(self, step: int) -> None:
-        """On resume, forget rows past the checkpoint so metrics.jsonl has no duplicate steps."""
+        """Keep the rows up to the resumed step (none for a new run), so no step is duplicated."""
         path = self.workdir / "metrics.jsonl"
         if not self.enabled or not path.exists():
             return
         rows = [line for line in path.read_text().splitlines() if line.strip()]
-        kept = [line for line in rows if json.loads(line)["step"] <= step]
-        path.write_text("".join(line + "\n" for line in kept))
+        self.lines = [line for line in rows if json.loads(line)["step"] <= step]
+        self._write_lines()
+
+    def _write_lines(self) -> None:
+        path = self.workdir / "metrics.jsonl"
+        temporary = self.workdir / "metrics.jsonl.tmp"
+        temporary.write_text("".join(line + "\n" for line in self.lines))
+        temporary.replace(path)
+        self.written = len(self.lines)
 
     def write(self, row: dict) -> None:
         """row has at least step and split; every other number also goes to TensorBoard."""
         if not self.enabled:
             return
-        with (self.workdir / "metrics.jsonl").open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        self.lines.append(json.dumps(row))
         values = [
             summary_pb2.Summary.Value(tag=f"{row['split']}/{k}", simple_value=float(v))
             for k, v in row.items()
@@ -74,9 +86,11 @@ class MetricWriter:
         self.events.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
 
     def flush(self) -> None:
-        if self.enabled:
+        if self.enabled and self.written < len(self.lines):
+            self._write_lines()
             self.events.flush()
 
     def close(self) -> None:
         if self.enabled:
+            self._write_lines()
             self.events.close()
