@@ -40,8 +40,8 @@ class Trunk:
 
 
 def trunk_key(p: Point) -> tuple:
-    """Points that can share a trunk: same model, batch, learning rate and warmup."""
-    return (p.n_params, p.batch_size, p.seq_len, p.lr, p.warmup_steps)
+    """Points that can share a trunk: same model, batch and learning rate."""
+    return (p.n_params, p.batch_size, p.seq_len, p.lr)
 
 
 def plan_branches(points: list[Point], cooldown_fraction: float = 0.2) -> list[Trunk]:
@@ -49,7 +49,11 @@ def plan_branches(points: list[Point], cooldown_fraction: float = 0.2) -> list[T
     if not 0 < cooldown_fraction < 1:
         raise ValueError(f"cooldown_fraction={cooldown_fraction} must be in (0, 1)")
     trunks: dict[tuple, Trunk] = {}
+    warmup = {}  # a trunk has one warmup: its shortest branch's (≤ 5% of every branch)
+    for p in points:
+        warmup[trunk_key(p)] = min(warmup.get(trunk_key(p), p.warmup_steps), p.warmup_steps)
     for p in sorted(points, key=lambda p: p.steps):
+        p = dataclasses.replace(p, warmup_steps=warmup[trunk_key(p)])
         cooldown = max(1, round(cooldown_fraction * p.steps))
         if p.steps - cooldown <= p.warmup_steps:
             raise ValueError(f"a {p.steps}-step point leaves no stable phase after its warmup")

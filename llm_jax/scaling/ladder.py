@@ -9,8 +9,7 @@ Rules (each a documented default, overridable per study):
   apart, 5 points span about ×¼ … ×4 of the expected optimum.
 - tokens = budget / FLOPs-per-token under the chosen convention; steps = round(tokens / batch
   tokens), halving the batch until there are ≥ min_steps steps, so the budget is met to 0.5/steps.
-- warmup: warmup_fraction (5%) of the *shortest* run of each size, the same for all its runs (so a
-  WSD trunk and the cosine runs it replaces share it): ≤ 5% of every run.
+- warmup: warmup_fraction (5%) of each run (a WSD trunk takes its shortest branch's: cooldown.py).
 - learning rate: lr_ref · (d_ref / d_model)^lr_power (3e-3 at d=128, ∝ 1/sqrt(d): Adam's best LR
   falls with width); `lr_sweep` multipliers re-run the smallest budget to check the rule.
 """
@@ -142,12 +141,9 @@ def isoflop_design(
 
 
 def set_warmup(points: list[Point], fraction: float) -> None:
-    """Warmup = fraction of the shortest run of the same size, for every run of that size."""
-    shortest = {}
+    """Warmup = fraction of each run's own steps."""
     for p in points:
-        shortest[p.n_params] = min(shortest.get(p.n_params, p.steps), p.steps)
-    for p in points:
-        p.warmup_steps = int(fraction * shortest[p.n_params])
+        p.warmup_steps = int(fraction * p.steps)
 
 
 def budget_error(point: Point) -> float:
