@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import os
@@ -147,10 +148,17 @@ def child_env(threads: int) -> dict:
     return env
 
 
+def fingerprint(run: Run) -> str:
+    """Hash of a run's config: a finished run whose study config changed since is reported."""
+    text = json.dumps(run.config.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def execute(run: Run, opts: Options, status: Status) -> bool:
     """Run (or resume) one run to completion; record done/failed; never raises on failure."""
     previous = status.get(run.name)
-    status.set(run.name, status="running", attempts=previous.get("attempts", 0) + 1)
+    attempts = previous.get("attempts", 0) + 1
+    status.set(run.name, status="running", attempts=attempts, config_hash=fingerprint(run))
     log_path = opts.root / "logs" / f"{run.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.time()
@@ -178,7 +186,13 @@ def run_group(runs: list[Run], opts: Options) -> None:
     status = Status(opts.root)
     blocked = ""
     for run in runs:
-        state = status.get(run.name)["status"]
+        recorded = status.get(run.name)
+        state = recorded["status"]
+        if state == "done" and recorded.get("config_hash") not in (None, fingerprint(run)):
+            opts.log(
+                f"WARNING {run.name}: its config changed since it ran; kept (delete "
+                f"{opts.root}/status/{run.name}.json and its runs/ directory to rerun)"
+            )
         if state == "done" or (state == "failed" and not opts.retry_failed):
             blocked = blocked or (run.name if state == "failed" else "")
             continue
