@@ -3,8 +3,9 @@
   python tools/sweep.py --config=experiments/chinchilla_cpu/config.py \
       --workdir=runs/chinchilla_cpu --workers=2 --threads_per_run=1
 
-Cost: ~3e13 FLOPs, ~25 min on 2 CPU cores (measure first: add --dry_run). Arg "demo": the compact
-version `make demo` runs (3e10, 1e11, 3e11 FLOPs, 5 sizes each, no LR sweep or seeds; ~6 min).
+Cost: ~2.4e13 FLOPs (6N+attention), ~35 min on 2 quiet CPU cores (measure: add --dry_run).
+Arg "demo": the compact version `make demo` runs (3e10, 1e11, 3e11 FLOPs, 5 sizes each, no LR
+sweep or seeds; ~6 min).
 """
 
 from llm_jax.config import get_default_config
@@ -15,14 +16,13 @@ from llm_jax.sweep import Sweep, config_getter
 STUDY = "chinchilla_cpu"
 SEQ_LEN = 128
 # 4 × 128 = 512 tokens per step. A pilot at 3e11 FLOPs (68K params) with 16 × 128 gave eval loss
-# 1.946 in 359 steps; with 4 × 128 (1436 steps) 1.718: at these budgets 2K-token batches leave the
-# larger models too few optimizer steps, which pushed every IsoFLOP minimum to the smallest size.
+# 1.946 in 359 steps; with 4 × 128 (1436 steps) 1.718 (1.751 in the study, one step longer: seed-
+# level noise): at these budgets 2K-token batches leave the larger models too few optimizer steps,
+# which pushed every IsoFLOP minimum to the smallest sizes.
 BATCH = 4
-# The issue asked for about 3e11, 1e12, 3e12 ("full"). On this shared 2-core CPU the runs got
-# ~4e9 FLOP/s each (other engineers' tests; 1.5e10 alone), so 3e12 alone would have taken ~50 min:
-# the committed study runs one budget lower, 1e11 … 1e12 (still a 10× range in compute).
-BUDGETS = (1e11, 3e11, 1e12)
-FULL_BUDGETS = (3e11, 1e12, 3e12)
+# The issue's 3e11, 1e12, 3e12 plus 1e11 (a 30× range). 1e11 came first: while the shared CPU gave
+# ~4e9 FLOP/s per run, 3e12 looked out of reach; it ran once the machine got quieter.
+BUDGETS = (1e11, 3e11, 1e12, 3e12)
 # Centre of each budget's 5 sizes. The same pilot put the 3e11 optimum below Chinchilla's 20
 # tokens/param; 40 keeps ×½ … ×4 of a 20-tokens/param optimum inside the grid as well.
 TOKENS_PER_PARAM = 40.0
@@ -73,9 +73,8 @@ def get_sweep(arg=None):
         base, sizes, points = design((3e10, 1e11, 3e11), n_points=5)
         runs = isoflop_runs(f"{STUDY}_demo", base, points)
         return Sweep(f"{STUDY}_demo", runs, bootstrap=100, ladder_params=[n for _, n, _ in sizes])
-    budgets = FULL_BUDGETS if arg == "full" else BUDGETS
-    base, sizes, points = design(budgets, n_points=5, lr_sweep=(0.5, 2.0))
-    runs = isoflop_runs(STUDY, base, points, seeds=(1,), seed_budget=min(budgets))
+    base, sizes, points = design(BUDGETS, n_points=5, lr_sweep=(0.5, 2.0))
+    runs = isoflop_runs(STUDY, base, points, seeds=(1,), seed_budget=min(BUDGETS))
     # The fit points first, then the seed reruns, then the LR check (stable sort keeps budgets).
     order = {"main": 0, "seed": 1, "lr": 2}
     runs.sort(key=lambda r: order[r.role])

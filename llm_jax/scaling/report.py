@@ -143,3 +143,23 @@ def _plain(value):
     if isinstance(value, np.generic | np.ndarray):
         return value.tolist()
     return str(value)
+
+
+def compare_points(rows_a: list[dict], rows_b: list[dict]) -> list[dict]:
+    """Points two sweeps share (same budget and size): their losses and relative difference."""
+    b = {(float(r["budget"]), int(float(r["params"]))): r for r in rows_b}
+    out = []
+    for r in rows_a:
+        other = b.get((float(r["budget"]), int(float(r["params"]))))
+        if other:
+            la, lb = float(r["loss"]), float(other["loss"])
+            out.append(
+                {
+                    "budget": float(r["budget"]),
+                    "params": int(float(r["params"])),
+                    "loss_a": la,
+                    "loss_b": lb,
+                    "rel_diff": (la - lb) / lb,
+                }
+            )
+    return out
