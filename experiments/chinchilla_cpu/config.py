@@ -1,4 +1,4 @@
-"""chinchilla_cpu: IsoFLOP ladders of 10K–1M-parameter byte-level models on the stdlib corpus.
+"""chinchilla_cpu: IsoFLOP ladders of 4K–360K-parameter byte-level models on the stdlib corpus.
 
   python tools/sweep.py --config=experiments/chinchilla_cpu/config.py \
       --workdir=runs/chinchilla_cpu --workers=2 --threads_per_run=1
