@@ -25,45 +25,22 @@ def parse_args(argv):
     p.add_argument("--shard", default="0/1", help="i/N: run only this machine's share")
     p.add_argument("--retry_failed", action="store_true", help="rerun runs recorded as failed")
     p.add_argument("--threads_per_run", type=int, default=0, help="XLA CPU threads (0: XLA's)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override for every run, e.g. data.cache_dir=/tmp/c",
-    )
-    p.add_argument(
-        "--assume_flops_per_s",
-        type=float,
-        default=0.0,
-        help="dry run: this throughput instead of measuring (plan another machine)",
-    )
+    p.add_argument("--set", action="append", default=[], help="KEY=VALUE for every run's config")
+    p.add_argument("--assume_flops_per_s", type=float, default=0.0, help="dry run: no measuring")
     p.add_argument("--no_fit", action="store_true", help="collect runs.csv but do not fit")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    a = parse_args(argv)
     summary = run_sweep(
-        args.config,
-        args.workdir,
-        workers=args.workers,
-        shard_spec=args.shard,
-        retry_failed=args.retry_failed,
-        dry_run=args.dry_run,
-        threads_per_run=args.threads_per_run,
-        overrides=[f"--config.{kv}" for kv in args.set],
-        fit=not args.no_fit,
-        assume_flops_per_s=args.assume_flops_per_s,
-    )
-    if not args.dry_run:
-        print(
-            json.dumps(
-                {k: summary.get(k) for k in ("status", "fit", "bracketing_text")},
-                indent=1,
-                default=str,
-            )
-        )
+        a.config, a.workdir, workers=a.workers, shard_spec=a.shard, retry_failed=a.retry_failed,
+        dry_run=a.dry_run, threads_per_run=a.threads_per_run, fit=not a.no_fit,
+        overrides=[f"--config.{kv}" for kv in a.set], assume_flops_per_s=a.assume_flops_per_s,
+    )  # fmt: skip
+    if not a.dry_run:
+        shown = {k: summary.get(k) for k in ("status", "fit", "bracketing_text")}
+        print(json.dumps(shown, indent=1, default=str))
     return 1 if summary.get("failed") else 0
 
 
