@@ -9,6 +9,7 @@ resumes (finished runs are skipped). Watch the runs: tensorboard --logdir=runs/d
 import argparse
 import os
 import sys
+import warnings
 
 from llm_jax.sweep import run_sweep
 
@@ -19,6 +20,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--workdir", default="runs/demo")
     args = p.parse_args(argv)
+    warnings.filterwarnings("ignore", category=RuntimeWarning)  # optimiser overflow chatter
     workers = max(1, min(2, os.cpu_count() or 1))  # one single-threaded run per core
     summary = run_sweep(STUDY, args.workdir, workers=workers, threads_per_run=1)
     fit = summary.get("fit", {})
