@@ -126,3 +126,20 @@ def test_killed_sweep_resumes_to_the_same_runs_csv(tmp_path, cache_dir):
     for name in want:
         for column in ("loss", "best_loss", "train_loss", "tokens", "flops", "flops_trained"):
             assert got[name][column] == want[name][column], (name, column)
+
+
+def test_dry_run_plans_every_run_without_training(tmp_path):
+    lines = []
+    total = run_plan(tmp_path, lines)
+    sweep = load_study(STUDY, None)
+    assert total["runs"] == len(sweep.runs) == len(lines) - 3  # header, totals, first command
+    # Trunk segments and branches count only their own steps: 40 + 40 (cosine) + 32 + 4 + 8 (WSD).
+    assert total["tokens"] == (40 + 40 + 32 + 4 + 8) * 8 * 32
+    assert not (tmp_path / "runs").exists()  # nothing trained
+    assert "tools/train.py" in lines[-1] and "--workdir=" in lines[-1]
+
+
+def run_plan(workdir, lines):
+    from llm_jax.sweep import run_sweep
+
+    return run_sweep(STUDY, workdir, dry_run=True, assume_flops_per_s=1e9, log=lines.append)
