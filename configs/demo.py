@@ -1,6 +1,6 @@
-"""Demo: a ~1M-parameter byte-level model on the built-in corpus; ~3 minutes on a 2-core CPU.
+"""A ~1M-parameter byte-level model on the built-in corpus; ~3 minutes on a 2-core CPU.
 
-  python tools/train.py --config=configs/demo.py --workdir=runs/demo      (what `make demo` runs)
+  python tools/train.py --config=configs/demo.py --workdir=runs/model
 
 Watch it: tensorboard --logdir=runs  (then open http://localhost:6006).
 """
