@@ -4,6 +4,7 @@ the step, since batches are a pure function of (seed, step)), plus a small JSON 
 from __future__ import annotations
 
 import json
+
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
@@ -11,8 +12,18 @@ from etils import epath
 
 # Model keys that change parameter shapes or the tree: resuming across a change is refused.
 SHAPE_KEYS = (
-    "vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff", "pos_encoding",
-    "norm", "mlp", "tie_embeddings", "scan_layers", "param_dtype",
+    "vocab_size",
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "n_kv_heads",
+    "d_ff",
+    "pos_encoding",
+    "norm",
+    "mlp",
+    "tie_embeddings",
+    "scan_layers",
+    "param_dtype",
 )
 
 
@@ -40,7 +51,9 @@ class Checkpointer:
         return self.manager.latest_step()
 
     def save(self, step: int, state, extra: dict) -> None:
-        args = ocp.args.Composite(state=ocp.args.StandardSave(state), extra=ocp.args.JsonSave(extra))
+        args = ocp.args.Composite(
+            state=ocp.args.StandardSave(state), extra=ocp.args.JsonSave(extra)
+        )
         self.manager.save(step, args=args, force=True)
 
     def restore(self, step: int, abstract_state):
@@ -72,7 +85,8 @@ def check_compatible(saved: ml_collections.ConfigDict, config: ml_collections.Co
     ]
     if changed:
         raise CheckpointError(
-            "cannot resume: the config changes the model's shapes:\n  " + "\n  ".join(changed)
+            "cannot resume: the config changes the model's shapes:\n  "
+            + "\n  ".join(changed)
             + "\nUse a new --workdir for a different model, or restore the original values."
         )
 

@@ -4,6 +4,7 @@ the jitted steps. Shared by the trainer, checkpoint loading and the compile chec
 from __future__ import annotations
 
 import dataclasses
+
 import jax
 
 from llm_jax import sharding
@@ -53,8 +54,16 @@ def build(config, devices=None) -> Parts:
         out_shardings=metrics_sharding,
     )
     return Parts(
-        mesh, rules, model, tx, make_schedule(config.train), abstract, state_shardings,
-        batch_sharding, InMesh(train_step, mesh, rules), InMesh(eval_step, mesh, rules),
+        mesh,
+        rules,
+        model,
+        tx,
+        make_schedule(config.train),
+        abstract,
+        state_shardings,
+        batch_sharding,
+        InMesh(train_step, mesh, rules),
+        InMesh(eval_step, mesh, rules),
     )
 
 

@@ -26,7 +26,9 @@ def _init_boxed(model, tx, seq_len, rng):
 
 def state_layout(model, tx, seq_len, mesh, rules):
     """(abstract state, shardings) without allocating anything."""
-    boxed = jax.eval_shape(functools.partial(_init_boxed, model, tx, seq_len), jax.random.PRNGKey(0))
+    boxed = jax.eval_shape(
+        functools.partial(_init_boxed, model, tx, seq_len), jax.random.PRNGKey(0)
+    )
     shardings = tree_shardings(nn.get_partition_spec(boxed), mesh, rules)
     abstract = strip_boxes(boxed)
     check_divisible(abstract, shardings)
@@ -37,7 +39,8 @@ def strip_boxes(tree):
     """Drop the logical-axis boxes without applying sharding constraints (abstract trees)."""
     return jax.tree.map(
         lambda x: x.unbox(apply_constraint=False) if isinstance(x, nn.Partitioned) else x,
-        tree, is_leaf=lambda x: isinstance(x, nn.Partitioned),
+        tree,
+        is_leaf=lambda x: isinstance(x, nn.Partitioned),
     )
 
 

@@ -89,8 +89,9 @@ def train(config, workdir) -> dict:
         state = _init_from(config, parts.restore_target)
         start_step = int(state.step)
     else:
-        state = init_state(parts.model, parts.tx, config.data.seq_len, config.train.seed,
-                           parts.state_shardings)
+        state = init_state(
+            parts.model, parts.tx, config.data.seq_len, config.train.seed, parts.state_shardings
+        )
 
     is_main = jax.process_index() == 0
     writer = MetricWriter(workdir, enabled=is_main)
@@ -136,11 +137,22 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
     slice_args = dict(process_index=jax.process_index(), process_count=jax.process_count())
     eval_set = [
         _global(parts, b)
-        for b in eval_batches(data.val, seq_len=d.seq_len, batch_size=d.batch_size,
-                              eval_tokens=d.eval_tokens, **slice_args)
+        for b in eval_batches(
+            data.val,
+            seq_len=d.seq_len,
+            batch_size=d.batch_size,
+            eval_tokens=d.eval_tokens,
+            **slice_args,
+        )
     ]
-    batches = BatchIterator(data.train, seed=t.seed, batch_size=d.batch_size, seq_len=d.seq_len,
-                            prefetch=d.prefetch, **slice_args)
+    batches = BatchIterator(
+        data.train,
+        seed=t.seed,
+        batch_size=d.batch_size,
+        seq_len=d.seq_len,
+        prefetch=d.prefetch,
+        **slice_args,
+    )
     preemption = _Preemption()
     progress = _progress_bar(start_step, t.steps)
     last = {}
@@ -155,15 +167,22 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
                 jax.block_until_ready(state)
                 interval_start, interval_steps = time.perf_counter(), 0
             final = done == t.steps
-            cumulative = {"tokens": done * tokens_per_step,
-                          "flops": done * tokens_per_step * flops_per_token}
+            cumulative = {
+                "tokens": done * tokens_per_step,
+                "flops": done * tokens_per_step * flops_per_token,
+            }
             if done % config.log.every_steps == 0 or final:
                 metrics = _fetch_finite(metrics, done, checkpointer)
                 elapsed = time.perf_counter() - interval_start
                 rate = interval_steps * tokens_per_step / elapsed if interval_steps else 0.0
                 last["train"] = dict(
-                    step=done, split="train", **metrics, lr=float(parts.schedule(step)),
-                    tokens_per_s=rate, mfu=rate * flops_per_token / peak, **cumulative,
+                    step=done,
+                    split="train",
+                    **metrics,
+                    lr=float(parts.schedule(step)),
+                    tokens_per_s=rate,
+                    mfu=rate * flops_per_token / peak,
+                    **cumulative,
                 )
                 writer.write(last["train"])
                 progress(done, last["train"])
@@ -209,8 +228,12 @@ def _fetch_finite(metrics, step: int, checkpointer) -> dict:
 def _evaluate(parts, state, eval_set, data, step, cumulative) -> dict:
     loss = float(np.mean([jax.device_get(parts.eval_step(state.params, b)) for b in eval_set]))
     return dict(
-        step=step, split="eval", loss=loss, perplexity=math.exp(min(loss, 50.0)),
-        bits_per_byte=loss / math.log(2) / data.info["val_bytes_per_token"], **cumulative,
+        step=step,
+        split="eval",
+        loss=loss,
+        perplexity=math.exp(min(loss, 50.0)),
+        bits_per_byte=loss / math.log(2) / data.info["val_bytes_per_token"],
+        **cumulative,
     )
 
 
@@ -246,7 +269,12 @@ def _progress_bar(start: int, total: int):
     def log_line(step, row):
         log.info(
             "step %d/%d loss %.4f lr %.2e grad_norm %.3f tokens/s %.0f mfu %.1f%%",
-            step, total, row["loss"], row["lr"], row["grad_norm"], row["tokens_per_s"],
+            step,
+            total,
+            row["loss"],
+            row["lr"],
+            row["grad_norm"],
+            row["tokens_per_s"],
             100 * row["mfu"],
         )
 
