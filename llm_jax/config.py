@@ -107,13 +107,6 @@ def get_default_config() -> ml_collections.ConfigDict:
     return c
 
 
-def dtype_of(name: str):
-    """Map a dtype string from the config to a jnp dtype."""
-    import jax.numpy as jnp
-
-    return {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}[name]
-
-
 class ConfigError(ValueError):
     """A config that cannot run; the message names the fields and the fix."""
 
@@ -183,9 +176,8 @@ def validate(c: ml_collections.ConfigDict, *, n_devices: int | None = None, toke
             parse_init_from(t.init_from)
         except ValueError as e:
             problems.append(str(e))
-    for key in ("every_steps",):
-        for section in ("eval", "checkpoint", "log"):
-            _check(c[section][key] > 0, f"{section}.{key} must be positive", problems)
+    for section in ("eval", "checkpoint", "log"):
+        _check(c[section].every_steps > 0, f"{section}.every_steps must be positive", problems)
     _check(c.checkpoint.keep >= 1, "checkpoint.keep must be ≥ 1", problems)
     _check_batch(c, n_devices, problems)
     if problems:
@@ -203,18 +195,16 @@ def _check_batch(c, n_devices, problems):
         return
     replicas = shape["data"] * shape["fsdp"] if shape else 1
     b = c.data.batch_size
-    _check(
-        b % replicas == 0,
-        f"data.batch_size={b} is not divisible by the data-parallel size "
-        f"mesh.data × mesh.fsdp = {replicas}; use a multiple of {replicas}",
-        problems,
-    )
-    _check(
-        (b // max(replicas, 1)) % c.train.grad_accum == 0 if b % replicas == 0 else True,
-        f"train.grad_accum={c.train.grad_accum} must divide the per-replica batch "
-        f"{b // max(replicas, 1)} (data.batch_size / data-parallel size)",
-        problems,
-    )
+    if b % replicas:
+        problems.append(
+            f"data.batch_size={b} is not divisible by the data-parallel size "
+            f"mesh.data × mesh.fsdp = {replicas}; use a multiple of {replicas}"
+        )
+    elif (b // replicas) % c.train.grad_accum:
+        problems.append(
+            f"train.grad_accum={c.train.grad_accum} must divide the per-replica batch "
+            f"{b // replicas} (data.batch_size / data-parallel size)"
+        )
 
 
 def parse_init_from(value: str) -> tuple[str, int]:

@@ -30,9 +30,9 @@ class TokenData:
     info: dict
 
 
-def prepare_data(data_cfg) -> TokenData:
+def prepare_data(data_cfg, corpus: Corpus | None = None) -> TokenData:
     """Tokens for data_cfg: from the cache when present, else tokenized once and cached."""
-    corpus = load_corpus(data_cfg.corpus, data_cfg.max_bytes)
+    corpus = corpus or load_corpus(data_cfg.corpus, data_cfg.max_bytes)
     # Every document costs ≤ 1 token per byte (byte fallback) + EOS: a cheap bound that catches
     # a corpus too short for training before a tokenizer is trained or anything is encoded.
     _check_length("corpus", corpus.n_bytes + len(corpus.documents), data_cfg, splits=2)

@@ -18,7 +18,7 @@ from jax.experimental import multihost_utils
 
 from llm_jax import checkpoint as ckpt
 from llm_jax.config import parse_init_from, validate
-from llm_jax.data import prepare_data
+from llm_jax.data import load_corpus, prepare_data
 from llm_jax.data.loader import BatchIterator, eval_batches
 from llm_jax.data.tokenizer import build_tokenizer
 from llm_jax.metric_writer import MetricWriter
@@ -73,14 +73,15 @@ def train(config, workdir) -> dict:
     """Train (or resume) the run in `workdir`; returns the last train and eval metrics."""
     workdir = epath.Path(workdir)
     validate(config, n_devices=jax.device_count())  # cheap checks before any data work
-    tokenizer = build_tokenizer(config.data)
+    corpus = load_corpus(config.data.corpus, config.data.max_bytes)  # read and hashed once
+    tokenizer = build_tokenizer(config.data, corpus)
     resolve_vocab(config, tokenizer)
     validate(config, n_devices=jax.device_count(), tokenizer_vocab=tokenizer.vocab_size)
     checkpointer = ckpt.Checkpointer(workdir, keep=config.checkpoint.keep)
     start_step = checkpointer.latest_step() or 0
     if start_step:
         ckpt.check_compatible(ckpt.load_config(workdir), config)
-    data = prepare_data(config.data)
+    data = prepare_data(config.data, corpus)
     parts = build(config)
     if start_step:
         state, _ = checkpointer.restore(start_step, parts.restore_target)
@@ -167,11 +168,12 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
                 jax.block_until_ready(state)
                 interval_start, interval_steps = time.perf_counter(), 0
             final = done == t.steps
+            log_now = done % config.log.every_steps == 0 or final
             cumulative = {
                 "tokens": done * tokens_per_step,
                 "flops": done * tokens_per_step * flops_per_token,
             }
-            if done % config.log.every_steps == 0 or final:
+            if log_now:
                 metrics = _fetch_finite(metrics, done, checkpointer)
                 elapsed = time.perf_counter() - interval_start
                 rate = interval_steps * tokens_per_step / elapsed if interval_steps else 0.0
@@ -194,7 +196,7 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
             if done % config.checkpoint.every_steps == 0 or final or preempted:
                 _fetch_finite(metrics, done, checkpointer)  # never save a diverged state
                 checkpointer.save(done, state, {"step": done, "tokens": cumulative["tokens"]})
-            if done % config.log.every_steps == 0 or final:
+            if log_now:  # restart after eval and save, so they are not counted as training
                 interval_start, interval_steps = time.perf_counter(), 0
             writer.flush()
             if preempted:

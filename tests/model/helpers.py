@@ -5,6 +5,7 @@ import jax.numpy as jnp
 
 from llm_jax.config import get_default_config
 from llm_jax.model import Transformer
+from llm_jax.train.state import strip_boxes
 
 
 def tiny_config(**overrides):
@@ -20,11 +21,7 @@ def init_params(cfg, seq_len=16, seed=0):
     model = Transformer(cfg)
     tokens = jnp.zeros((1, seq_len), jnp.int32)
     params = jax.jit(lambda r: model.init(r, tokens))(jax.random.PRNGKey(seed))["params"]
-    return model, jax.tree.map(
-        lambda x: x.value if hasattr(x, "names") else x,
-        params,
-        is_leaf=lambda x: hasattr(x, "names"),
-    )
+    return model, strip_boxes(params)
 
 
 def random_tokens(cfg, batch=2, length=16, seed=1):
