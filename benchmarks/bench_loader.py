@@ -4,8 +4,8 @@
 
 Tokens are the built-in stdlib corpus, byte-tokenized (~31M tokens, memory-mapped uint16; the
 first run tokenizes it, ~1 s). The consumer takes each batch and does nothing else, so the
-number is the loader's ceiling. DESIGN §4: a d256/4-layer model trains at ~3.5k tokens/s on the
-2-core CPU, so the loader must deliver ≥ 35k tokens/s (10×).
+number is the loader's ceiling. A d256/4-layer model trains at ~3.5k tokens/s on the 2-core
+CPU (docs/design.md §4), so the loader must deliver ≥ 35k tokens/s (10×).
 """
 
 import argparse
@@ -14,7 +14,7 @@ import time
 from llm_jax.config import get_default_config
 from llm_jax.data import BatchIterator, batch_at, prepare_data
 
-TRAIN_TOKENS_PER_S = 3_500  # DESIGN §4: d256/4-layer/seq256/batch16 float32 on this CPU
+TRAIN_TOKENS_PER_S = 3_500  # docs/design.md §4: d256/4-layer/seq256/batch16 float32 on this CPU
 SHAPES = [(16, 256), (64, 1024)]  # (batch, seq_len): the d256 training shape and a bigger one
 
 

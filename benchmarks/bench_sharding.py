@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/bench_sharding.py [--steps=5] [--size=1.3b]
 
-1. The d256/4-layer/seq256/batch16 float32 model (DESIGN §4) on one device, then on 2 fake CPU
-   devices as data=2 and as fsdp=2. Fake devices share the same cores, so this measures the
+1. The d256/4-layer/seq256/batch16 float32 model (docs/design.md §4) on one device, then on 2
+   fake CPU devices as data=2 and as fsdp=2. Fake devices share the same cores, so this measures the
    cost of partitioning (collectives, smaller matmuls), not a speed-up.
 2. tools/compile_check.py for configs/sizes.py:<size> on 8 fake devices, fsdp=8 vs data=8:
    per-device parameter + optimizer bytes and XLA's temporaries, without and with remat.

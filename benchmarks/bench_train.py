@@ -21,7 +21,7 @@ from llm_jax.train.throughput import peak_flops_per_device
 
 SIZES = {  # name: (d_model, n_layers, n_heads, d_ff, seq_len, batch)
     "d128-L4": (128, 4, 4, 512, 128, 16),
-    "d256-L4": (256, 4, 4, 1024, 256, 16),  # DESIGN §4's reference shape
+    "d256-L4": (256, 4, 4, 1024, 256, 16),  # docs/design.md §4's reference shape
     "d512-L6": (512, 6, 8, 2048, 256, 16),
 }
 

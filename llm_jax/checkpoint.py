@@ -3,12 +3,17 @@ the step, since batches are a pure function of (seed, step)), plus a small JSON 
 
 from __future__ import annotations
 
+import functools
 import json
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import orbax.checkpoint as ocp
 from etils import epath
+
+from llm_jax.model import Transformer
+from llm_jax.sharding import strip_boxes
 
 # Model keys that change parameter shapes or the tree: resuming across a change is refused.
 SHAPE_KEYS = (
@@ -92,19 +97,33 @@ def check_compatible(saved: ml_collections.ConfigDict, config: ml_collections.Co
 
 
 def load_params(workdir, step: int | None = None):
-    """(config, params) of a run for inference: the latest checkpoint unless `step` is given."""
-    from llm_jax.train.setup import build  # local: the trainer imports this module
-
+    """(config, params) of a run for inference, on one device: the latest checkpoint unless `step`
+    is given. Restores the parameters alone (no optimizer state, no train step built)."""
     config = load_config(workdir)
-    checkpointer = Checkpointer(workdir, keep=config.checkpoint.keep, async_save=False)
-    steps = checkpointer.manager.all_steps()
+    handlers = {"state": ocp.PyTreeCheckpointHandler()}  # reads StandardSave's tree, partially
+    manager = ocp.CheckpointManager(checkpoint_dir(workdir), item_handlers=handlers)
+    steps = manager.all_steps()
     if not steps:
         raise CheckpointError(f"no checkpoint in {checkpoint_dir(workdir)}: train first")
     step = max(steps) if step is None else step
     if step not in steps:
         raise CheckpointError(f"no checkpoint at step {step} in {workdir}; have {sorted(steps)}")
-    config.mesh.data, config.mesh.fsdp, config.mesh.tensor = 1, 1, 1
-    parts = build(config, devices=jax.devices()[:1])
-    state, _ = checkpointer.restore(step, parts.restore_target)
-    checkpointer.close()
-    return config, state.params
+    target = {"params": abstract_params(config.model, jax.devices()[0])}
+    restore = ocp.args.PyTreeRestore(
+        item=target,
+        restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+        partial_restore=True,
+    )
+    restored = manager.restore(step, args=ocp.args.Composite(state=restore))
+    manager.close()
+    return config, restored["state"]["params"]
+
+
+def abstract_params(model_cfg, device):
+    """The parameter tree's ShapeDtypeStructs, placed on `device`; nothing allocated."""
+    init = functools.partial(Transformer(model_cfg).init, tokens_BL=jnp.zeros((1, 1), jnp.int32))
+    boxed = jax.eval_shape(init, jax.random.PRNGKey(0))["params"]
+    single = jax.sharding.SingleDeviceSharding(device)
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=single), strip_boxes(boxed)
+    )

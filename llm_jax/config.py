@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ml_collections
 
-# Small string enums (DESIGN §3.6): the single place their allowed values are listed.
+# Small string enums (docs/design.md §3.6): the single place their allowed values are listed.
 ENUMS = {
     "model.pos_encoding": ("rope", "sinusoidal", "learned", "none"),
     "model.norm": ("rmsnorm", "layernorm"),
@@ -92,7 +92,7 @@ def get_default_config() -> ml_collections.ConfigDict:
     ms.fsdp = 1  # fully-sharded data-parallel axis size
     ms.tensor = 1  # tensor (Megatron) parallel axis size
     # Logical axis → mesh axes (comma-separated, "" = replicated). The MLP's two kernels get
-    # (embed, mlp) and (mlp, embed): the Megatron layout, exact on XLA CPU (DESIGN §4).
+    # (embed, mlp) and (mlp, embed): the Megatron layout, exact on XLA CPU (docs/design.md §4).
     ms.rules = r = ml_collections.ConfigDict()
     r.batch = "data,fsdp"  # batch dimension of activations
     r.embed = "fsdp"  # d_model dimension of parameters

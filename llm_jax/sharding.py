@@ -108,3 +108,12 @@ def activate(mesh: Mesh, rules):
     """Make `mesh` and the logical rules current, so the model's activation constraints apply."""
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
         yield
+
+
+def strip_boxes(tree):
+    """Drop the logical-axis boxes without applying sharding constraints (abstract trees)."""
+    return jax.tree.map(
+        lambda x: x.unbox(apply_constraint=False) if isinstance(x, nn.Partitioned) else x,
+        tree,
+        is_leaf=lambda x: isinstance(x, nn.Partitioned),
+    )

@@ -168,7 +168,7 @@ def test_invalid_sampler_names_the_rule():
         Sampler(top_p=0.0)
 
 
-# The issue's hand-made distribution.
+# A hand-made distribution with known filtered values (printed to three decimals).
 LOGITS = jnp.array([[2.0, 1.0, 0.1, 1.5, -0.5]])
 
 
@@ -178,7 +178,8 @@ LOGITS = jnp.array([[2.0, 1.0, 0.1, 1.5, -0.5]])
 )
 def test_temperature_softmax_on_hand_made_logits(temperature, expected):
     probs = jax.nn.softmax(sampling.process_logits(LOGITS, Sampler(temperature=temperature)))[0]
-    # The issue prints three decimals (0.6526 appears as 0.652), so agree to within one unit there…
+    # The reference values are printed to three decimals (0.6526 appears as 0.652), so agree
+    # to within one unit there…
     np.testing.assert_allclose(probs, expected, atol=1e-3)
     # …and to float32 precision with a float64 reference.
     z = np.asarray(LOGITS[0], np.float64) / temperature

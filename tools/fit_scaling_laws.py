@@ -9,8 +9,8 @@ FILE is CSV or JSONL with columns params, tokens, loss (optional flops, run, ste
 import argparse
 import sys
 
+from llm_jax.model.flops import CONVENTIONS
 from llm_jax.scaling.fit import fit_runs
-from llm_jax.scaling.flops import CONVENTIONS
 from llm_jax.scaling.table import RunTableError
 
 

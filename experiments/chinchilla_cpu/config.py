@@ -9,9 +9,8 @@ sweep or seeds; ~6 min).
 """
 
 from llm_jax.config import get_default_config
-from llm_jax.scaling import ladder
-from llm_jax.scaling.study import isoflop_runs
-from llm_jax.sweep import Sweep, config_getter
+from llm_jax.sweep import Sweep, config_getter, ladder
+from llm_jax.sweep.study import isoflop_runs
 
 STUDY = "chinchilla_cpu"
 SEQ_LEN = 128
@@ -20,8 +19,8 @@ SEQ_LEN = 128
 # level noise): at these budgets 2K-token batches leave the larger models too few optimizer steps,
 # which pushed every IsoFLOP minimum to the smallest sizes.
 BATCH = 4
-# The issue's 3e11, 1e12, 3e12 plus 1e11 (a 30× range). 1e11 came first: while the shared CPU gave
-# ~4e9 FLOP/s per run, 3e12 looked out of reach; it ran once the machine got quieter.
+# The target budgets 3e11, 1e12, 3e12 plus 1e11 (a 30× range). 1e11 came first: while the shared
+# CPU gave ~4e9 FLOP/s per run, 3e12 looked out of reach; it ran once the machine got quieter.
 BUDGETS = (1e11, 3e11, 1e12, 3e12)
 # Centre of each budget's 5 sizes. The same pilot put the 3e11 optimum below Chinchilla's 20
 # tokens/param; 40 keeps ×½ … ×4 of a 20-tokens/param optimum inside the grid as well.

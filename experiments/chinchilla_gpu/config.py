@@ -10,9 +10,8 @@ design is 6e17 FLOPs (6N+attention): ~45 min on one H100 at an assumed 4e14 FLOP
 """
 
 from llm_jax.config import get_default_config
-from llm_jax.scaling import ladder
-from llm_jax.scaling.study import isoflop_runs
-from llm_jax.sweep import Sweep, config_getter
+from llm_jax.sweep import Sweep, config_getter, ladder
+from llm_jax.sweep.study import isoflop_runs
 
 STUDY = "chinchilla_gpu"
 SEQ_LEN = 512

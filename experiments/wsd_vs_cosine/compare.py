@@ -12,8 +12,8 @@ import csv
 import json
 import pathlib
 
-from llm_jax.scaling.report import compare_points, summarise_fit
-from llm_jax.scaling.runs import write_csv
+from llm_jax.sweep.report import compare_points, summarise_fit
+from llm_jax.sweep.runs import write_csv
 
 
 def read(path):

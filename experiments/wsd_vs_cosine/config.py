@@ -12,13 +12,13 @@ size is shared by up to five points. Cost: ~60% of the same points as independen
 import importlib.util
 import pathlib
 
-from llm_jax.scaling.cooldown import flops_accounting, plan_branches
-from llm_jax.scaling.study import branch_runs
 from llm_jax.sweep import Sweep, config_getter
+from llm_jax.sweep.cooldown import flops_accounting, plan_branches
+from llm_jax.sweep.study import branch_runs
 
 STUDY = "wsd_vs_cosine"
 BUDGETS = (1e11, 1.7e11, 3e11, 5.5e11, 1e12)  # chinchilla_cpu's three and two between
-COOLDOWN_FRACTION = 0.1  # of each branch: the cheapest the issue allows (10–20%): ~58% of cosine
+COOLDOWN_FRACTION = 0.1  # of each branch: the cheapest of the 10–20% range: ~58% of cosine
 
 
 def _cpu_study():

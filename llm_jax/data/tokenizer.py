@@ -151,7 +151,7 @@ def train_sentencepiece(texts_or_files: Iterable, vocab_size: int, out_prefix) -
             model_writer=model,
             vocab_size=vocab_size,
             model_type="bpe",
-            # Exact round trips on code and prose (DESIGN §4): no normalisation, keep every
+            # Exact round trips on code and prose (docs/design.md §4): no normalisation, keep every
             # space, no dummy prefix, and unseen characters fall back to bytes instead of UNK.
             normalization_rule_name="identity",
             remove_extra_whitespaces=False,

@@ -1,4 +1,4 @@
-"""Norms and MLPs; every parameter carries logical axis names (DESIGN §3.3)."""
+"""Norms and MLPs; every parameter carries logical axis names (docs/design.md §3.3)."""
 
 import flax.linen as nn
 import jax

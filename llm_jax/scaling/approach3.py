@@ -15,7 +15,7 @@ from llm_jax.scaling import objective as obj
 from llm_jax.scaling.lbfgs import minimize_batch
 
 DELTA = 1e-3  # Huber threshold on log loss (the paper's)
-SCALE = 1e6  # multiplies the summed objective so tolerances bite (DESIGN §4)
+SCALE = 1e6  # multiplies the summed objective so tolerances bite (docs/design.md §4)
 GRAD_REL_TOL = 1e-6  # converged: max |∂ mean objective| / delta below this
 AGREE_TOL = 1e-3  # converged: the best starts agree on alpha and beta to this
 HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
@@ -167,7 +167,7 @@ def _result(best, xs, fs, data, n_starts, batch_iter, objective) -> Approach3Fit
         "iterations": int(best.nit) + batch_iter,
         "starts_at_best": n_at_best,
         "best_starts_spread": spread,
-        "scipy_success": bool(best.success),  # recorded, not trusted (DESIGN §4)
+        "scipy_success": bool(best.success),  # recorded, not trusted (docs/design.md §4)
         "scipy_message": str(best.message),
         "problems": problems,
     }

@@ -2,7 +2,8 @@
 
 The approach modules hold the maths (approach12.py, approach3.py, bootstrap.py); this module
 chooses what a table supports, names bad input, and assembles the JSON that the Fit contract
-(DESIGN §2) promises: approach2.{a, b}, approach3.{E, A, B, alpha, beta, a, b, converged, ci}.
+(docs/design.md §2) promises: approach2.{a, b},
+approach3.{E, A, B, alpha, beta, a, b, converged, ci}.
 """
 
 import json

@@ -1,4 +1,4 @@
-"""Run tables for the fits: read CSV/JSONL (Fit contract, DESIGN §2), validate, group budgets."""
+"""Run tables for the fits: read CSV/JSONL (docs/design.md §2), validate, group budgets."""
 
 import csv
 import json

@@ -1,4 +1,5 @@
-"""Train state, initialised directly sharded: eval_shape → shardings → jitted init (DESIGN §3.4)."""
+"""Train state, initialised directly sharded: eval_shape → shardings → jitted init
+(docs/design.md §3.4)."""
 
 import functools
 
@@ -7,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from llm_jax.sharding import check_divisible, tree_shardings
+from llm_jax.sharding import check_divisible, strip_boxes, tree_shardings
 
 
 @struct.dataclass
@@ -33,15 +34,6 @@ def state_layout(model, tx, seq_len, mesh, rules):
     abstract = strip_boxes(boxed)
     check_divisible(abstract, shardings)
     return abstract, shardings
-
-
-def strip_boxes(tree):
-    """Drop the logical-axis boxes without applying sharding constraints (abstract trees)."""
-    return jax.tree.map(
-        lambda x: x.unbox(apply_constraint=False) if isinstance(x, nn.Partitioned) else x,
-        tree,
-        is_leaf=lambda x: isinstance(x, nn.Partitioned),
-    )
 
 
 def init_state(model, tx, seq_len, seed, shardings):

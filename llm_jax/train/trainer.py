@@ -22,8 +22,8 @@ from llm_jax.data import load_corpus, prepare_data
 from llm_jax.data.loader import BatchIterator, eval_batches
 from llm_jax.data.tokenizer import build_tokenizer
 from llm_jax.metric_writer import MetricWriter
+from llm_jax.model.flops import all_conventions
 from llm_jax.model.size import param_counts, train_flops_per_token
-from llm_jax.scaling.flops import all_conventions
 from llm_jax.train.setup import build
 from llm_jax.train.state import init_state
 from llm_jax.train.throughput import peak_flops_per_device

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 
 from llm_jax.config import get_default_config
 from llm_jax.model import Transformer
-from llm_jax.train.state import strip_boxes
+from llm_jax.sharding import strip_boxes
 
 
 def tiny_config(**overrides):

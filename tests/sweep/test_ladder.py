@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from llm_jax.config import get_default_config
-from llm_jax.scaling import ladder
-from llm_jax.scaling.cooldown import flops_accounting, plan_branches
+from llm_jax.sweep import ladder
+from llm_jax.sweep.cooldown import flops_accounting, plan_branches
 
 D_MODELS = (16, 24, 32, 48, 64, 80, 96, 112, 128, 160)
 

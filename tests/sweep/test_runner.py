@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from llm_jax.sweep import groups, load_study, parse_shard, shard
+from llm_jax.sweep.runner import parse_shard, shard
+from llm_jax.sweep.spec import groups, load_study
 from tests.train.cli import ROOT, cli_env
 
 STUDY = "tests/sweep/tiny_study.py"
@@ -136,7 +137,7 @@ def test_dry_run_plans_every_run_without_training(tmp_path):
     # Trunk segments and branches count only their own steps: 40 + 40 (cosine) + 32 + 4 + 8 (WSD).
     assert total["tokens"] == (40 + 40 + 32 + 4 + 8) * 8 * 32
     assert not (tmp_path / "runs").exists()  # nothing trained
-    assert "tools/train.py" in lines[-1] and "--workdir=" in lines[-1]
+    assert "-m llm_jax.cli.train" in lines[-1] and "--workdir=" in lines[-1]
 
 
 def run_plan(workdir, lines):

@@ -10,9 +10,9 @@ Arg "fail": only the two cosine runs, with a run between them whose config is in
 import copy
 
 from llm_jax.config import get_default_config
-from llm_jax.scaling.ladder import Point, sizes
-from llm_jax.scaling.study import branch_runs, point_config
 from llm_jax.sweep import Run, Sweep, config_getter
+from llm_jax.sweep.ladder import Point, sizes
+from llm_jax.sweep.study import branch_runs, point_config
 
 SEQ = 32
 

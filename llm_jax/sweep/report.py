@@ -9,9 +9,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from llm_jax.scaling import ladder
-from llm_jax.scaling.runs import collect, fit_rows, recount, write_csv
+import llm_jax.sweep.ladder as ladder
 from llm_jax.scaling.table import RunTableError
+from llm_jax.sweep.runs import collect, fit_rows, recount, write_csv
 
 
 def seed_noise(rows: list[dict]) -> list[dict]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from llm_jax.scaling.ladder import Point
+from llm_jax.sweep.ladder import Point
 
 
 @dataclasses.dataclass

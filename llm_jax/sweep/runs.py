@@ -1,4 +1,4 @@
-"""Run directories → rows of a run table (the Fit format of DESIGN §2, plus extra columns).
+"""Run directories → rows of a run table (docs/design.md §2's Fit format, plus extra columns).
 
 Analysis reads only what runs wrote (config.json, run.json, metrics.jsonl) and the sweep's status
 files, never live trainer objects, so a table can be rebuilt from a copied or half-done sweep.

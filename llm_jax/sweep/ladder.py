@@ -22,8 +22,8 @@ import math
 
 import numpy as np
 
+from llm_jax.model.flops import flops_per_token
 from llm_jax.model.size import param_counts
-from llm_jax.scaling.flops import flops_per_token
 
 
 @dataclasses.dataclass(frozen=True)

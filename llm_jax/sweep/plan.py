@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from llm_jax.model.size import train_flops_per_token
-from llm_jax.sweep import Status, child_env, command
+from llm_jax.sweep.runner import Status, child_env, command
 
 MEASURE_STEPS = 30
 

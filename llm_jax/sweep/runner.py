@@ -1,4 +1,4 @@
-"""Sweeps: a study's get_sweep() expanded into named runs, each a tools/train.py process.
+"""The runner: each run of a sweep is one `python -m llm_jax.cli.train` process.
 
 Resumable and coordinator-free: every run's state lives in its workdir (DIR/runs/<name>/, so
 `tensorboard --logdir=DIR/runs` shows them side by side) and in DIR/status/<name>.json. A finished
@@ -13,7 +13,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import hashlib
-import importlib.util
 import json
 import os
 import pathlib
@@ -21,65 +20,9 @@ import subprocess
 import sys
 import time
 
-import ml_collections
+from llm_jax.sweep.spec import Run
 
-TRAIN_CLI = pathlib.Path(__file__).resolve().parents[1] / "tools" / "train.py"
-
-
-@dataclasses.dataclass
-class Run:
-    name: str  # also the workdir name unless `workdir` is set
-    config: ml_collections.ConfigDict  # the full config tools/train.py gets
-    role: str = "main"  # main (a fit point) | seed | lr | trunk (a WSD segment)
-    workdir: str = ""  # trunk segments share their trunk's workdir
-    group: str = ""  # runs of one group run in order; default: the run alone
-    info: dict = dataclasses.field(default_factory=dict)  # extra runs.csv columns (budget, ...)
-    # A WSD branch: (trunk workdir name, step). The runner turns it into train.init_from, since
-    # only it knows where DIR is.
-    branch_of: tuple | None = None
-
-    @property
-    def dir_name(self) -> str:
-        return self.workdir or self.name
-
-
-@dataclasses.dataclass
-class Sweep:
-    study: str
-    runs: list[Run]
-    convention: str = "6N"  # FLOPs convention of the design (the runs.csv `flops` column)
-    bootstrap: int = 200  # resamples for the fit's intervals
-    ladder_params: tuple = ()  # every size the study could use, for the bracketing advice
-
-
-def config_getter(get_sweep):
-    """get_config(arg) for a study file, so tools/train.py can run one run by name:
-    --config=experiments/<study>/config.py:[SWEEP_ARG/]RUN_NAME."""
-
-    def get_config(arg: str):
-        sweep_arg, _, name = arg.rpartition("/")
-        runs = {r.name: r for r in get_sweep(sweep_arg or None).runs}
-        if name not in runs:
-            raise KeyError(f"no run {name!r} in this sweep; runs: {sorted(runs)}")
-        return runs[name].config
-
-    return get_config
-
-
-def load_study(path: str, arg: str | None):
-    """The Sweep of experiments/<study>/config.py (path[:arg] split by the caller)."""
-    spec = importlib.util.spec_from_file_location(f"study_{abs(hash(path))}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_sweep(arg or None)
-
-
-def groups(sweep: Sweep) -> list[list[Run]]:
-    """Runs grouped in sweep order; each group in its own order."""
-    out: dict[str, list[Run]] = {}
-    for run in sweep.runs:
-        out.setdefault(run.group or run.name, []).append(run)
-    return list(out.values())
+TRAIN_MODULE = "llm_jax.cli.train"  # the installed entry point, never a path into a checkout
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -129,7 +72,8 @@ def command(run: Run, opts: Options) -> list[str]:
     arg = f"{opts.arg}/{run.name}" if opts.arg else run.name
     return [
         sys.executable,
-        str(TRAIN_CLI),
+        "-m",
+        TRAIN_MODULE,
         f"--config={opts.config_path}:{arg}",
         f"--workdir={opts.root / 'runs' / run.dir_name}",
         *opts.overrides,
@@ -212,34 +156,3 @@ def run_all(selected: list[list[Run]], opts: Options, workers: int = 1) -> None:
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         for future in [pool.submit(run_group, g, opts) for g in selected]:
             future.result()
-
-
-def run_sweep(
-    config: str,
-    workdir,
-    *,
-    workers: int = 1,
-    shard_spec: str = "0/1",
-    retry_failed=False,
-    dry_run=False,
-    overrides=(),
-    threads_per_run: int = 0,
-    fit: bool = True,
-    assume_flops_per_s: float = 0.0,
-    log=print,
-) -> dict:
-    """Everything tools/sweep.py does: plan or run this shard, then collect, fit and report."""
-    path, _, arg = config.partition(":")
-    sweep = load_study(path, arg)
-    root = pathlib.Path(workdir).absolute()  # Orbax needs absolute checkpoint paths
-    root.mkdir(parents=True, exist_ok=True)
-    opts = Options(root, path, arg, tuple(overrides), retry_failed, threads_per_run, log)
-    selected = shard(groups(sweep), *parse_shard(shard_spec))
-    if dry_run:
-        from llm_jax.sweep_plan import print_plan
-
-        return print_plan(sweep, selected, opts, workers, assume_flops_per_s)
-    run_all(selected, opts, workers)
-    from llm_jax.scaling.report import finish
-
-    return finish(sweep, root, Status(root).get, fit=fit, log=log)

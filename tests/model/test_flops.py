@@ -3,8 +3,8 @@
 import pytest
 
 from llm_jax.config import get_default_config
+from llm_jax.model import flops
 from llm_jax.model.size import attention_flops_per_token, param_counts
-from llm_jax.scaling import flops
 
 # Chinchilla Table A4: (d_model, n_layers, n_heads, published full-count / 6ND ratio).
 TABLE_A4 = {

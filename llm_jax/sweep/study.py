@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 import math
 
-from llm_jax.scaling.cooldown import plan_branches
-from llm_jax.scaling.ladder import Point
-from llm_jax.sweep import Run
+from llm_jax.sweep.cooldown import plan_branches
+from llm_jax.sweep.ladder import Point
+from llm_jax.sweep.spec import Run
 
 
 def fmt_budget(flops: float) -> str:

@@ -1,0 +1,57 @@
+"""`make demo`: a compact chinchilla_cpu study (15 byte-level models, 3 budgets) and its fit.
+
+python -m llm_jax.cli.demo --workdir=runs/demo [--config.<key>=<value> ...]
+
+Prints the fitted compute-optimal exponents with 95% intervals and the figure paths. Rerunning
+resumes (finished runs are skipped). Watch the runs: tensorboard --logdir=runs/demo/runs
+"""
+
+import os
+import sys
+import warnings
+
+from absl import app, flags
+
+from llm_jax.cli import overrides, paths
+from llm_jax.sweep import run_sweep
+
+flags.DEFINE_string("workdir", "runs/demo", "Sweep directory")
+flags.DEFINE_string("study", "experiments/chinchilla_cpu/config.py:demo", "Study file[:arg]")
+FLAGS = flags.FLAGS
+
+
+def ci(fit: dict, key: str) -> str:
+    low_high = fit.get(f"{key}_ci")
+    return f" (95% CI {low_high[0]:.2f} … {low_high[1]:.2f})" if low_high else ""
+
+
+def main(parsed):
+    _, config_overrides = parsed
+    warnings.filterwarnings("ignore", category=RuntimeWarning)  # optimiser overflow chatter
+    workers = max(1, min(2, os.cpu_count() or 1))  # one single-threaded run per core
+    summary = run_sweep(
+        FLAGS.study, paths.absolute(FLAGS.workdir), workers=workers, threads_per_run=1,
+        overrides=config_overrides,
+    )  # fmt: skip
+    fit = summary.get("fit", {})
+    print(f"\nstatus: {summary['status']}")
+    for line in summary.get("bracketing_text", []):
+        print(f"  {line}")
+    for key, name in (("approach2_a", "Approach 2"), ("approach3_a", "Approach 3")):
+        if fit.get(key) is not None:
+            print(f"{name}: N_opt ∝ C^a with a = {fit[key]:.3f}{ci(fit, key)}")
+    print(
+        "tokens/param at the IsoFLOP optima:",
+        ", ".join(f"{v:.0f}" for v in fit.get("tokens_per_param_at_optimum", [])),
+    )
+    print("figures:\n  " + "\n  ".join(fit.get("figures", [])))
+    print(f"TensorBoard: tensorboard --logdir={FLAGS.workdir}/runs")
+    sys.exit(0 if fit else 1)
+
+
+def run():
+    app.run(main, flags_parser=overrides.parse)
+
+
+if __name__ == "__main__":
+    run()

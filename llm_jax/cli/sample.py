@@ -1,0 +1,60 @@
+"""Complete a prompt with a trained run; only the completion goes to stdout (logs to stderr).
+
+  python -m llm_jax.cli.sample --workdir=DIR --prompt="def " --max_new_tokens=64 --temperature=0.8 \
+      --top_k=40 --top_p=0.95 --seed=0 [--num_samples=3] [--stream] [--step=N]
+
+Several samples are separated by a line "----". Temperature 0 is greedy decoding.
+"""
+
+import logging
+import sys
+
+from absl import app, flags
+
+from llm_jax.cli import paths
+from llm_jax.inspection.complete import SEPARATOR, complete
+from llm_jax.inspection.run import load_run
+from llm_jax.sampling import Sampler
+
+flags.DEFINE_string("workdir", None, "Run directory of tools/train.py")
+flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest)")
+flags.DEFINE_string("prompt", "", "Text to continue")
+flags.DEFINE_integer("max_new_tokens", 64, "Most tokens to generate (fewer when EOS comes)")
+flags.DEFINE_float("temperature", 1.0, "Softmax temperature; 0 is greedy")
+flags.DEFINE_integer("top_k", 0, "Keep the k most likely tokens (0: off)")
+flags.DEFINE_float("top_p", 1.0, "Nucleus: keep the most likely tokens up to this mass (1: off)")
+flags.DEFINE_float("min_p", 0.0, "Keep tokens ≥ min_p × the top probability (0: off)")
+flags.DEFINE_float("repetition_penalty", 1.0, "Penalty on tokens already seen (1: off)")
+flags.DEFINE_integer("seed", 0, "Sampling seed")
+flags.DEFINE_integer("num_samples", 1, "Completions to generate")
+flags.DEFINE_bool("stream", False, "Print tokens as they are produced")
+flags.DEFINE_bool("doc_start", True, "Start the prompt with EOS, as documents start in training")
+flags.mark_flags_as_required(["workdir"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO)
+    f = FLAGS
+    sampler = Sampler(f.temperature, f.top_k, f.top_p, f.min_p, f.repetition_penalty)
+    run = load_run(paths.absolute(f.workdir), f.step)
+    logging.info("loaded %s (step %s)", f.workdir, "latest" if f.step is None else f.step)
+
+    def write(text):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    texts = complete(
+        run, f.prompt, max_new_tokens=f.max_new_tokens, sampler=sampler, seed=f.seed,
+        num_samples=f.num_samples, doc_start=f.doc_start, write=write if f.stream else None,
+    )  # fmt: skip
+    print("" if f.stream else SEPARATOR.join(texts))
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
