@@ -1,24 +1,23 @@
-"""Shared output helpers: a PNG writer on the Agg backend and plain-text tables."""
+"""Shared output helpers: PNG figures and plain-text tables."""
 
 import pathlib
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on servers and in tests
-
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 
-def new_figure(width: float, height: float):
-    return plt.figure(figsize=(width, height), layout="constrained")
+def new_figure(width: float, height: float) -> Figure:
+    """A figure outside pyplot: the caller's matplotlib backend and state are left alone."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)  # files only: no display on servers and in tests
+    return fig
 
 
 def save(fig, path) -> pathlib.Path:
-    """Write the figure as a PNG (parents created) and free it."""
+    """Write the figure as a PNG (parents created)."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
