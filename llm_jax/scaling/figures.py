@@ -7,6 +7,7 @@ import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter
 
 PARAMS_LABELS = {"total": "total", "nonembed": "non-embedding"}
 
@@ -43,3 +44,11 @@ def flops_label(convention: str) -> str:
 def params_label(convention: str = "total") -> str:
     """Axis label naming the parameter count used."""
     return f"parameters N ({PARAMS_LABELS[convention]})"
+
+
+def log_loss_axis(ax) -> None:
+    """Log-scaled loss axis labelled with plain numbers (a loss spans well under a decade)."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    ax.set_ylabel("loss")

@@ -39,7 +39,7 @@ class KaplanFit:
     allocation: dict  # a, b, n_coef, d_coef, ci, diagnostics
     params_convention: str  # "total" or "nonembed"
     warnings: list = field(default_factory=list)
-    envelopes: dict = field(default_factory=dict, repr=False)  # "tokens", "flops": for plots
+    envelopes: dict = field(default_factory=dict, repr=False)  # tokens, flops, frontier: plots
 
     @property
     def converged(self) -> bool:
@@ -84,7 +84,7 @@ def most_trained_rows(n_params, n_tokens) -> np.ndarray:
     return np.array([r[np.argmax(n_tokens[r])] for r in rows])
 
 
-def _envelopes(x, table: dict, n_params, masks, n_grid) -> dict:
+def lower_envelopes(x, table: dict, n_params, masks, n_grid) -> dict:
     """The lower envelope of loss vs x over each mask's runs, stacked (R, n_grid)."""
     loss, tokens, runs = table["loss"], table["tokens"], table["run"]
     envs = [envelope(x[m], loss[m], n_params[m], tokens[m], runs[m], n_grid) for m in masks]
@@ -107,8 +107,8 @@ def fit_kaplan(
     if n_bootstrap:
         weights = resample_weights(len(loss), n_bootstrap, table["run"], seed)
     masks = np.vstack([np.ones(len(loss), bool), weights > 0])
-    by_tokens = _envelopes(d, table, n, masks, n_grid)
-    by_flops = _envelopes(table["flops"], table, n, masks, n_grid)
+    by_tokens = lower_envelopes(d, table, n, masks, n_grid)
+    by_flops = lower_envelopes(table["flops"], table, n, masks, n_grid)
     for name, env in (("tokens", by_tokens), ("FLOPs", by_flops)):
         if np.isfinite(env["loss"][0]).sum() < 3:
             raise RunTableError(f"Kaplan's envelopes need curves that overlap in {name}")
@@ -119,12 +119,26 @@ def fit_kaplan(
         sizes_drawn = np.array([len(np.unique(n[m])) for m in masks[1:]])
         bootstrap_rows(l_n, law_n, data_n, loss[top], weights[:, top], sizes_drawn >= MIN_SIZES)
         bootstrap_rows(joint, law_j, data_j, loss, weights, sizes_drawn >= 2)
+    frontier = interior(by_flops, n, masks)
+    if np.isfinite(frontier["loss"][0]).sum() < 3:
+        raise RunTableError("Kaplan's frontier needs sizes between the smallest and largest")
     l_d, _ = fit_envelope(by_tokens, "alpha_D", "D_c")
-    l_c, _ = fit_envelope(by_flops, "alpha_C", "C_c")
-    fit = KaplanFit(l_n, l_d, joint, l_c, _allocation(by_flops), convention)
-    fit.envelopes = {"tokens": _row(by_tokens, 0), "flops": _row(by_flops, 0)}
+    l_c, _ = fit_envelope(frontier, "alpha_C", "C_c")
+    fit = KaplanFit(l_n, l_d, joint, l_c, _allocation(frontier), convention)
+    fit.envelopes = {k: _row(v, 0) for k, v in (("tokens", by_tokens), ("flops", by_flops))}
+    fit.envelopes["frontier"] = _row(frontier, 0)
     fit.warnings = _limit_checks(fit, n[top], d[top])
     return fit
+
+
+def interior(env: dict, n_params, masks) -> dict:
+    """The envelope without the points won by the smallest or largest size of each resample:
+    there the best size may lie outside those trained (Approach 2 drops such IsoFLOP minima too),
+    and keeping them flattens N_opt(C) at both ends."""
+    low = np.array([n_params[m].min() for m in masks])[:, None]
+    high = np.array([n_params[m].max() for m in masks])[:, None]
+    edge = (env["n_opt"] == low) | (env["n_opt"] == high)
+    return env | {"loss": np.where(edge, np.inf, env["loss"])}
 
 
 def _row(arrays: dict, i: int) -> dict:
@@ -132,12 +146,13 @@ def _row(arrays: dict, i: int) -> dict:
 
 
 def _allocation(by_flops: dict) -> dict:
-    """N_opt, D_opt power laws on the full envelope (row 0), intervals from the resampled rows."""
+    """N_opt, D_opt power laws on the full envelope (row 0), intervals from the resampled rows;
+    n_envelope_models counts the interior sizes that win somewhere."""
     draws = allocation(by_flops)
     out = {k: float(v[0]) for k, v in draws.items()}
     out["ci"], _ = percentile_intervals({k: v[1:] for k, v in draws.items()})
     winners = np.unique(by_flops["n_opt"][0][np.isfinite(by_flops["loss"][0])])
-    problems = [] if len(winners) >= 2 else ["the envelope has one winning model size"]
+    problems = [] if len(winners) >= 2 else ["the envelope has one interior winning size"]
     out["diagnostics"] = {"n_envelope_models": len(winners), "problems": problems}
     return out
 

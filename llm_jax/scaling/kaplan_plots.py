@@ -4,7 +4,14 @@ L(N, D) per model size (Figure 4, left)."""
 
 import numpy as np
 
-from llm_jax.scaling.figures import colours, flops_label, new_figure, params_label, save
+from llm_jax.scaling.figures import (
+    colours,
+    flops_label,
+    log_loss_axis,
+    new_figure,
+    params_label,
+    save,
+)
 from llm_jax.scaling.kaplan_fit import kaplan_params, most_trained_rows
 
 TOKENS_LABEL = "dataset size D (tokens)"
@@ -39,13 +46,17 @@ def plot_compute(fit, table, out, convention) -> list[str]:
     n, _ = kaplan_params(table, fit.params_convention)
     fig, ax = new_figure()
     _curves(ax, table, table["flops"], n)
-    env = fit.envelopes["flops"]
+    env, frontier = fit.envelopes["flops"], fit.envelopes["frontier"]
     ok = np.isfinite(env["loss"])
-    ax.plot(env["flops"][ok], env["loss"][ok], "k-", lw=1.5, label="frontier (lower envelope)")
-    label = f"L = (C_c/C)^α_C, C_c = {fit.l_c.params['C_c']:.2g}, "
+    ax.plot(env["flops"][ok], env["loss"][ok], "k-", lw=1.5, label="lower envelope")
+    label = (
+        f"L = (C_c/C)^α_C fitted where an interior size wins, C_c = {fit.l_c.params['C_c']:.2g}, "
+    )
     label += _exponent_label(fit.l_c, "alpha_C")
-    _power_line(ax, fit.l_c, env["flops"][ok], "alpha_C", "C_c", "--", label)
-    ax.set(xscale="log", yscale="log", xlabel=flops_label(convention), ylabel="loss")
+    inside = frontier["flops"][np.isfinite(frontier["loss"])]
+    _power_line(ax, fit.l_c, inside, "alpha_C", "C_c", "--", label)
+    ax.set(xscale="log", xlabel=flops_label(convention))
+    log_loss_axis(ax)
     ax.set_title(f"Compute: learning curves coloured by {params_label(fit.params_convention)}")
     ax.legend(fontsize=7)
     return save(fig, out, "kaplan_compute")
@@ -69,7 +80,8 @@ def plot_dataset(fit, table, out) -> list[str]:
         "--",
         label + _exponent_label(fit.l_d, "alpha_D"),
     )
-    ax.set(xscale="log", yscale="log", xlabel=TOKENS_LABEL, ylabel="loss", title="Dataset size")
+    ax.set(xscale="log", xlabel=TOKENS_LABEL, title="Dataset size")
+    log_loss_axis(ax)
     ax.legend(fontsize=7)
     return save(fig, out, "kaplan_dataset")
 
@@ -95,7 +107,8 @@ def plot_params(fit, table, out) -> list[str]:
         "joint L(N, D) at D → ∞: " + _exponent_label(fit.joint, "alpha_N"),
     )
     what = params_label(fit.params_convention)
-    ax.set(xscale="log", yscale="log", xlabel=what, ylabel="loss", title="Parameters")
+    ax.set(xscale="log", xlabel=what, title="Parameters")
+    log_loss_axis(ax)
     ax.legend(fontsize=7)
     return save(fig, out, "kaplan_params")
 
@@ -115,7 +128,8 @@ def plot_joint(fit, table, out) -> list[str]:
         f"L(N, D) = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D: α_N = {p['alpha_N']:.3f}, "
         f"α_D = {p['alpha_D']:.3f}, N_c = {p['N_c']:.2g}, D_c = {p['D_c']:.2g}"
     )
-    ax.set(xscale="log", yscale="log", xlabel=TOKENS_LABEL, ylabel="loss")
+    ax.set(xscale="log", xlabel=TOKENS_LABEL)
+    log_loss_axis(ax)
     ax.set_title(title, fontsize=8)
     ax.legend(fontsize=6, ncol=2, title=params_label(fit.params_convention), title_fontsize=6)
     return save(fig, out, "kaplan_joint")

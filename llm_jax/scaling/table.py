@@ -92,10 +92,10 @@ def check_curves(table: dict, path) -> None:
     run, same = table["run"][order], table["run"][order][1:] == table["run"][order][:-1]
     for column in ("params", "params_nonembed"):
         if column in table and (changed := same & (np.diff(table[column][order]) != 0)).any():
-            bad = run[1:][changed][0]
+            bad = str(run[1:][changed][0])
             raise RunTableError(f"{path}: run {bad!r} has more than one value of {column!r}")
     if "step" in table and (shrinks := same & (np.diff(table["tokens"][order]) < 0)).any():
-        bad = run[1:][shrinks][0]
+        bad = str(run[1:][shrinks][0])
         raise RunTableError(f"{path}: run {bad!r} has tokens that decrease as its step grows")
 
 
