@@ -15,7 +15,7 @@ from llm_jax.scaling.kaplan import (
     joint_law,
     joint_loss,
 )
-from llm_jax.scaling.kaplan_fit import fit_kaplan, interior, lower_envelopes
+from llm_jax.scaling.kaplan_fit import ENVELOPE_GRID, fit_kaplan, interior, lower_envelopes
 from llm_jax.scaling.synthetic import KAPLAN_LAW, kaplan_curves
 
 TIGHT = 1e-6  # noise-free fits must recover the law to this relative accuracy
@@ -70,7 +70,7 @@ def test_implied_frontier_is_the_minimum_along_c_equals_6nd():
     assert frontier["a"] == pytest.approx(1 / (1 + r))
 
 
-def _frontier(table, n_grid=1500):
+def _frontier(table, n_grid=ENVELOPE_GRID):
     n = table["params"]
     masks = np.ones((1, len(n)), bool)
     return lower_envelopes(table["flops"], table, n, masks, n_grid), n, masks
