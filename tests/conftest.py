@@ -14,7 +14,11 @@ os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
 
+import jax  # noqa: E402
 import pytest  # noqa: E402
+
+# Shape bugs hide behind implicit broadcasting of a lower-rank operand: make it an error.
+jax.config.update("jax_numpy_rank_promotion", "raise")
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
