@@ -12,7 +12,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 from etils import epath
 
-from llm_jax.model import Transformer
+from llm_jax.model import Transformer, model_config
 from llm_jax.sharding import strip_boxes
 
 # Model keys that change parameter shapes or the tree: resuming across a change is refused.
@@ -121,7 +121,9 @@ def load_params(workdir, step: int | None = None):
 
 def abstract_params(model_cfg, device):
     """The parameter tree's ShapeDtypeStructs, placed on `device`; nothing allocated."""
-    init = functools.partial(Transformer(model_cfg).init, tokens_BL=jnp.zeros((1, 1), jnp.int32))
+    init = functools.partial(
+        Transformer(model_config(model_cfg)).init, tokens_BL=jnp.zeros((1, 1), jnp.int32)
+    )
     boxed = jax.eval_shape(init, jax.random.PRNGKey(0))["params"]
     single = jax.sharding.SingleDeviceSharding(device)
     return jax.tree.map(
