@@ -31,6 +31,8 @@ REQUIRED = {"pos_encoding": "rope", "norm": "rmsnorm", "mlp": "swiglu"}
 # Keys that change how the function is computed or stored, never what it is.
 NEUTRAL = ("init_std", "dtype", "param_dtype", "remat", "scan_layers", "attention")
 
+_LLAMA_SIZES = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads")
+_LLAMA_SIZES += ("intermediate_size",)
 _LLAMA_FIXED = {  # LlamaConfig fields that must hold these values for an import
     "hidden_act": "silu",
     "attention_bias": False,
@@ -107,6 +109,9 @@ def read_llama_config(directory) -> dict:
         hf = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} is not valid JSON ({e}); re-export or re-download it") from e
+    absent = [field for field in _LLAMA_SIZES if field not in hf]
+    if absent:
+        raise ConfigError(f"{path} lacks {absent}: not a complete LlamaConfig")
     problems = [] if hf.get("model_type") == "llama" else [f"model_type={hf.get('model_type')!r}"]
     problems += [f"{k}={hf.get(k, v)!r}" for k, v in _LLAMA_FIXED.items() if hf.get(k, v) != v]
     rope = hf.get("rope_parameters") or hf.get("rope_scaling") or {}
