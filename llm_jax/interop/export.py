@@ -35,7 +35,8 @@ def export_run(workdir, out, step=None, dtype="float32", max_shard_bytes=DEFAULT
 
 
 def export_params(model_cfg, params, tokenizer, out, dtype="float32", max_shard_bytes=None):
-    """Export a parameter tree (arrays or lazy per-tensor sources, see write_safetensors)."""
+    """Export a parameter tree of arrays (jax or numpy)."""
+    check_exportable(model_cfg)  # before the tree is walked: its layout may be inexpressible
     params = nn.meta.unbox(params)
     maps = tensor_maps(params)
 

@@ -77,13 +77,13 @@ def _latest_step(workdir: pathlib.Path) -> int:
 
 
 def scalar_scores(results: dict) -> dict[str, float]:
-    """{"lm_eval/TASK/METRIC": value} for every finite number ("acc,none" → "acc")."""
+    """{"lm_eval/TASK/METRIC": value} for every finite score ("acc,none" → "acc")."""
     scores = {}
     for task, metrics in results.items():
         for name, value in metrics.items():
             metric = name.removesuffix(",none")
             number = isinstance(value, int | float) and not isinstance(value, bool)
-            if number and math.isfinite(value):
+            if number and math.isfinite(value) and metric != "sample_len":
                 scores[f"lm_eval/{task}/{metric}"] = float(value)
     return scores
 
