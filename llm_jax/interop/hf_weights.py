@@ -200,13 +200,13 @@ def check_tensors(files: SafetensorsFiles, maps: list[TensorMap], tied: bool) ->
         for n, s in expected.items()
         if n in files.where and files.shape(n) != s
     ]
-    problems = [f"missing {missing[:5]}"] * bool(missing) + [f"unexpected {extra[:5]}"] * bool(
-        extra
-    )
-    if problems or wrong:
+    problems = ([f"missing {missing[:5]}"] if missing else []) + wrong[:5]
+    if extra:
+        problems.append(f"unexpected {extra[:5]}")
+    if problems:
         raise CheckpointError(
             f"the safetensors in {files.directory} do not match its config.json: "
-            + "; ".join(problems + wrong[:5])
+            + "; ".join(problems)
         )
 
 

@@ -45,6 +45,7 @@ def test_export_cli_output_loads_in_transformers_alone(smoke_run, tmp_path):
     assert generation["eos_token_id"] == ours.eos_id == model.config.eos_token_id
 
 
+@pytest.mark.slow  # the library refusals are in test_export.py; this is the CLI's exit path
 def test_export_cli_refuses_an_inexpressible_run_and_writes_nothing(smoke_run, tmp_path):
     run = tmp_path / "run"
     run.mkdir()

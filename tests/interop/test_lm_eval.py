@@ -31,8 +31,8 @@ def samples(params, tmp_path_factory):
     include = write_tasks(tmp_path_factory.mktemp("tasks"))
     model = LlmJaxLM(CFG, params, TOK, batch_size=4)
     results = lm_eval.simple_evaluate(
-        model=model, tasks=TASKS, task_manager=TaskManager(include_path=include),
-        log_samples=True, bootstrap_iters=0,
+        model=model, tasks=TASKS, log_samples=True, bootstrap_iters=0,
+        task_manager=TaskManager(include_path=include, include_defaults=False),
     )  # fmt: skip
     return results["samples"]
 
