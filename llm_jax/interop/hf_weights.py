@@ -224,10 +224,14 @@ def read_params(directory, abstract_params, shardings, tied: bool):
 
         def block(index):
             if entries[0].layer is None:
-                return _read_block(files, entries[0], index).astype(abstract.dtype)
-            layers = entries[index[0]]  # scanned: the layers this device holds
-            parts = [_read_block(files, m, index[1:]) for m in layers]
-            return np.stack(parts).astype(abstract.dtype)
+                return _read_block(files, entries[0], index).astype(abstract.dtype, copy=False)
+            layers = entries[index[0]]  # scanned: the layers this device holds, filled in place
+            out = np.empty(
+                (len(layers), *_block_shape(index[1:], entries[0].shape)), abstract.dtype
+            )
+            for j, m in enumerate(layers):
+                out[j] = _read_block(files, m, index[1:])
+            return out
 
         return jax.make_array_from_callback(abstract.shape, sharding, block)
 
@@ -244,6 +248,10 @@ def _read_block(files: SafetensorsFiles, m: TensorMap, index: tuple) -> np.ndarr
     (r0, r1), out_shape, out_local = _span(index[m.n_in :], m.shape[m.n_in :])
     block = tensor[r0:r1, c0:c1].T.reshape(*in_shape, *out_shape)
     return block[(*in_local, *out_local)]
+
+
+def _block_shape(index: tuple, shape: tuple) -> tuple[int, ...]:
+    return tuple(len(range(*s.indices(n))) for s, n in zip(index, shape, strict=True))
 
 
 def _span(slices: tuple, dims: tuple):
