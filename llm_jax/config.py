@@ -75,6 +75,7 @@ def get_default_config() -> ml_collections.ConfigDict:
     # "" or "WORKDIR:STEP": start this (new) run from another run's full state at that step,
     # so a WSD cooldown branch is exactly a continuation of its trunk. Ignored once this
     # workdir has its own checkpoint (a half-finished branch resumes from that).
+    # "hf:DIR": start from a Hugging Face Llama model (its params, model keys and tokenizer).
     t.init_from = ""
 
     c.eval = ml_collections.ConfigDict()
@@ -171,7 +172,7 @@ def validate(c: ml_collections.ConfigDict, *, n_devices: int | None = None, toke
     _check(0 < t.decay_fraction <= 1, "train.decay_fraction must be in (0, 1]", problems)
     _check(0 <= t.min_lr_ratio <= 1, "train.min_lr_ratio must be in [0, 1]", problems)
     _check(t.grad_accum >= 1, "train.grad_accum must be ≥ 1", problems)
-    if t.init_from:
+    if t.init_from and not t.init_from.startswith("hf:"):
         try:
             parse_init_from(t.init_from)
         except ValueError as e:
@@ -212,7 +213,8 @@ def parse_init_from(value: str) -> tuple[str, int]:
     workdir, sep, step = value.rpartition(":")
     if not sep or not workdir or not step.isdigit():
         raise ValueError(
-            f"train.init_from={value!r} must be 'WORKDIR:STEP' (e.g. runs/trunk:1200), or ''"
+            f"train.init_from={value!r} must be 'WORKDIR:STEP' (e.g. runs/trunk:1200), "
+            "'hf:DIR' (a Hugging Face model directory), or ''"
         )
     return workdir, int(step)
 

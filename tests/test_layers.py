@@ -15,9 +15,11 @@ LAYERS = (
     ("model",),
     ("data",),
     ("checkpoint", "metric_writer"),
+    ("interop",),  # Hugging Face checkpoints, configs and tokenizers (train.init_from=hf:DIR)
     ("train",),
     ("sampling",),
     ("inspection",),
+    ("evaluation",),  # the lm-eval adapter
     ("scaling",),  # pure analysis for sweeps and the fit tool: see test_scaling_is_pure
     ("sweep",),
     ("cli",),

@@ -12,6 +12,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from etils import epath
 from jax.experimental import multihost_utils
@@ -21,11 +22,12 @@ from llm_jax.config import parse_init_from, validate
 from llm_jax.data import load_corpus, prepare_data
 from llm_jax.data.loader import BatchIterator, eval_batches
 from llm_jax.data.tokenizer import build_tokenizer
+from llm_jax.interop import hf_import
 from llm_jax.metric_writer import MetricWriter
 from llm_jax.model.flops import all_conventions
 from llm_jax.model.size import param_counts, train_flops_per_token
 from llm_jax.train.setup import build
-from llm_jax.train.state import init_state
+from llm_jax.train.state import TrainState, init_state
 from llm_jax.train.throughput import peak_flops_per_device
 
 log = logging.getLogger("llm_jax")
@@ -72,6 +74,9 @@ def resolve_vocab(config, tokenizer) -> None:
 def train(config, workdir) -> dict:
     """Train (or resume) the run in `workdir`; returns the last train and eval metrics."""
     workdir = epath.Path(workdir)
+    from_hf = hf_import.hf_dir(config.train.init_from)
+    if from_hf:  # model keys and tokenizer come from the Hugging Face directory
+        hf_import.resolve_config(config, from_hf)
     validate(config, n_devices=jax.device_count())  # cheap checks before any data work
     corpus = load_corpus(config.data.corpus, config.data.max_bytes)  # read and hashed once
     tokenizer = build_tokenizer(config.data, corpus)
@@ -86,6 +91,8 @@ def train(config, workdir) -> dict:
     if start_step:
         state, _ = checkpointer.restore(start_step, parts.restore_target)
         log.info("resumed from step %d", start_step)
+    elif from_hf:
+        state = _init_from_hf(config, parts, from_hf)
     elif config.train.init_from:  # a branch: continue another run's full state in this workdir
         state = _init_from(config, parts.restore_target)
         start_step = int(state.step)
@@ -127,6 +134,21 @@ def _init_from(config, target):
     finally:
         saved.close()
     log.info("initialised from %s at step %d", source, step)
+    return state
+
+
+def _init_from_hf(config, parts, directory):
+    """Step 0 with the Hugging Face parameters, a fresh optimizer state and the seed's RNG."""
+    params = hf_import.initial_params(
+        config, directory, parts.abstract_state.params, parts.state_shardings.params
+    )
+    seed = config.train.seed
+
+    def start(p):
+        return TrainState(jnp.zeros((), jnp.int32), p, parts.tx.init(p), jax.random.PRNGKey(seed))
+
+    state = jax.jit(start, out_shardings=parts.state_shardings)(params)
+    log.info("initialised from the Hugging Face model in %s", directory)
     return state
 
 
