@@ -1,35 +1,77 @@
-"""Corpora as lists of documents: the built-in stdlib corpus, text files/globs, JSONL.
+"""Documents streamed from corpus files (local or remote), and the small in-memory Corpus.
 
 Document boundaries (EOS is inserted between documents, and the validation split is by document):
 - ``stdlib``: one document per ``.py`` file of this interpreter's standard library (site-packages
   excluded); the few files that are not UTF-8 (CPython's own encoding tests) are skipped.
 - ``site-packages``: the same for every ``.py`` file of the installed packages (the interpreter's
   purelib and platlib directories): hundreds of MB of code on a scientific Python stack.
-- text (``.txt``, ``.txt.gz``, any non-JSONL file): one document per paragraph, paragraphs being
+- text (``.txt``, ``.txt.gz``, any other file): one document per paragraph, paragraphs being
   separated by blank lines, so that a single book still has documents to hold out. Each paragraph
   keeps one trailing newline; the blank lines themselves become the EOS separator.
-- ``.jsonl`` / ``.jsonl.gz``: one document per line, the string in its ``"text"`` field.
+- ``.jsonl`` / ``.jsonl.gz``: one document per line, the string in its text field (``text_key``).
+- ``.parquet``: one document per row, the string in column ``text_key`` (read by row group).
+
+Reading streams: memory holds a block (1 MiB) and the current paragraph, line or record batch,
+whatever the file size. Each read records, per input, the sha256 of the stored bytes it read.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
-import glob
 import gzip
 import hashlib
+import io
 import json
-import os
+import random
 import re
-import sys
-import sysconfig
 import zlib
 
-_FORMAT = "llm_jax.corpus.v1"  # bump when document splitting changes: it is part of the hash
+import fsspec
+
+from llm_jax.data.inputs import (
+    BUILT_IN,
+    DataError,
+    Input,
+    built_in_version,
+    resolve,
+    site_packages_files,
+    stdlib_files,
+)
+
+_FORMAT = "llm_jax.corpus.v2"  # bump when document splitting changes: it is part of the hash
+BLOCK = 1 << 20
+_WS = " \t\r\f\v\n"
 _PARAGRAPH_BREAK = re.compile(r"\n(?:[ \t\r\f\v]*\n)+")
 
 
-class DataError(ValueError):
-    """A corpus, tokenizer or data config that cannot be used; the message names the fix."""
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """An input file, or the records of it that start in the byte range [start, stop)."""
+
+    input: Input
+    start: int = 0
+    stop: int | None = None  # None: to the end
+
+    @property
+    def end(self) -> int:
+        return self.input.size if self.stop is None else self.stop
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadOptions:
+    text_key: str = "text"  # JSONL field / Parquet column holding the text
+    bad_records: str = "fail"  # fail | skip (and count) malformed JSON lines, missing text
+    max_bytes: int = 0  # stop after this many source bytes (0: no cap)
+
+
+@dataclasses.dataclass
+class Tally:
+    """What a read saw: per segment, its range, bytes read and sha256; skipped counts."""
+
+    inputs: list = dataclasses.field(default_factory=list)
+    skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
 
 @dataclasses.dataclass
@@ -44,38 +86,26 @@ class Corpus:
 
 
 def load_corpus(spec: str, max_bytes: int = 0) -> Corpus:
-    """Read the corpus named by ``spec``; at most ``max_bytes`` bytes of it when > 0."""
-    if not spec:
-        raise DataError(
-            "data.corpus is empty; use 'stdlib', 'site-packages', a text file/glob, or a .jsonl "
-            "file"
-        )
-    files = BUILT_IN[spec]() if spec in BUILT_IN else _user_files(spec)
-    digest = hashlib.sha256(_FORMAT.encode())
-    if spec in BUILT_IN:  # these differ between Python versions: never compare silently
-        digest.update(sys.version.encode())
-    documents, n_bytes, budget = [], 0, max_bytes or None
-    for name, path in files:
-        if budget is not None and budget <= 0:
-            break
-        raw = _read(path, budget)
-        if budget is not None:
-            raw = _cut(raw, budget, path)
-            budget -= len(raw)
-        docs = _documents(spec, path, raw)
-        if docs is None:  # a built-in corpus file that is not clean UTF-8
-            continue
-        digest.update(f"\0{name}\0{len(raw)}\0".encode())
-        digest.update(raw)
-        documents.extend(docs)
-        n_bytes += sum(len(utf8(d)) for d in docs)
+    """Read the corpus named by ``spec`` into memory; at most ``max_bytes`` bytes when > 0."""
+    inputs, tally = resolve(spec), Tally()
+    segments = [Segment(i) for i in inputs]
+    documents = list(read_documents(segments, ReadOptions(max_bytes=max_bytes), tally))
     if not documents:
         raise DataError(
-            f"data.corpus={spec!r} is empty (no text in {len(files)} file(s)"
+            f"data.corpus={spec!r} is empty (no text in {len(inputs)} file(s)"
             + (f" within data.max_bytes={max_bytes}" if max_bytes else "")
             + "); point it at files that contain text"
         )
-    return Corpus(spec, documents, digest.hexdigest(), n_bytes, len(files))
+    n_bytes = sum(len(utf8(d)) for d in documents)
+    return Corpus(spec, documents, corpus_hash(spec, tally.inputs), n_bytes, len(inputs))
+
+
+def corpus_hash(spec: str, records: list[dict]) -> str:
+    """Identity of what was read: each segment's name, range, bytes read and sha256."""
+    digest = hashlib.sha256(f"{_FORMAT}\0{built_in_version(spec)}".encode())
+    for r in records:
+        digest.update(f"\0{r['path']}\0{r['start']}\0{r['read']}\0{r['sha256']}".encode())
+    return digest.hexdigest()
 
 
 def utf8(text: str) -> bytes:
@@ -89,133 +119,348 @@ def utf8(text: str) -> bytes:
         return joined.encode("utf-8", "replace")
 
 
-def stdlib_files() -> list[tuple[str, str]]:
-    """(relative name, path) of every .py file of this interpreter's stdlib, sorted."""
-    root = sysconfig.get_paths()["stdlib"]
-    found = []
-    for directory, subdirs, names in os.walk(root):
-        # site-packages holds installed packages, not the standard library.
-        subdirs[:] = [d for d in subdirs if d not in ("site-packages", "dist-packages")]
-        found += [os.path.join(directory, n) for n in names if n.endswith(".py")]
-    return sorted((os.path.relpath(p, root), p) for p in found)
+def read_documents(segments, options: ReadOptions = ReadOptions(), tally: Tally | None = None):
+    """Yield the documents of ``segments`` in order; records each segment into ``tally``."""
+    tally = Tally() if tally is None else tally
+    budget = options.max_bytes or None
+    for segment in segments:
+        if budget is not None and budget <= 0:
+            return
+        record = {"path": segment.input.name, "size": segment.input.size}
+        record |= {"start": segment.start, "stop": segment.end}
+        reader = _READERS[segment.input.kind]
+        try:
+            consumed = yield from reader(segment, budget, options, tally, record)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(_unreadable(segment.input, record.get("at"), e)) from e
+        record.pop("at", None)
+        tally.inputs.append(record | {"read": consumed})
+        if budget is not None:
+            budget -= consumed
 
 
-def site_packages_files() -> list[tuple[str, str]]:
-    """(relative name, path) of every .py file under this interpreter's site-packages, sorted."""
-    paths = sysconfig.get_paths()
-    found = {}
-    for root in sorted({paths["purelib"], paths["platlib"]}):  # often one directory
-        for directory, _, names in os.walk(root):
-            for name in names:
-                if name.endswith(".py"):
-                    path = os.path.join(directory, name)
-                    found[os.path.relpath(path, root)] = path
-    return sorted(found.items())
+def sample_documents(inputs: list[Input], budget: int, options: ReadOptions):
+    """A bounded, deterministic sample for tokenizer training: (documents, description).
 
-
-BUILT_IN = {"stdlib": stdlib_files, "site-packages": site_packages_files}
-
-
-def _user_files(spec: str) -> list[tuple[str, str]]:
-    """Files named by a path or glob; a clear error when there are none."""
-    if glob.has_magic(spec):
-        paths = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
-        if not paths:
-            raise DataError(
-                f"data.corpus={spec!r} matched no files (cwd: {os.getcwd()}); check the pattern, "
-                "or use 'stdlib' for the built-in corpus"
-            )
-    elif os.path.isdir(spec):
-        raise DataError(f"data.corpus={spec!r} is a directory; use a glob such as '{spec}/*.txt'")
-    elif not os.path.isfile(spec):
-        raise DataError(
-            f"data.corpus={spec!r} does not exist (cwd: {os.getcwd()}); give a text file, a glob, "
-            "a .jsonl file, or 'stdlib'"
-        )
+    Files are visited in a seeded order; from the head of each, whole documents are taken up to
+    a per-file quota (so many files contribute), until ``budget`` bytes. A capped corpus
+    (``options.max_bytes``) is sampled from its head, as a run reads it.
+    """
+    order = list(range(len(inputs)))
+    if options.max_bytes:
+        groups, quota = [[inputs[i] for i in order]], budget
     else:
-        paths = [spec]
-    return [(os.path.basename(p), p) for p in paths]
+        random.Random(0).shuffle(order)
+        groups, quota = [[inputs[i]] for i in order], max(budget // len(inputs), budget // 256)
+    documents, taken, files, digest = [], 0, 0, hashlib.sha256()
+    for group in groups:
+        if taken >= budget:
+            break
+        files, from_file = files + len(group), 0
+        with contextlib.closing(read_documents([Segment(i) for i in group], options)) as docs:
+            for doc in docs:
+                documents.append(doc)
+                size = len(utf8(doc))
+                digest.update(f"{size}\0".encode() + utf8(doc))
+                taken, from_file = taken + size, from_file + size
+                if from_file >= quota or taken >= budget:
+                    break
+    rule = "sample.v1: files in random.Random(0) order, whole documents from each file's head"
+    description = dict(rule=rule, budget=budget, per_file=quota, files=files, bytes=taken)
+    return documents, description | {"documents": len(documents), "sha256": digest.hexdigest()}
 
 
-def _read(path: str, budget: int | None) -> bytes:
-    """The file's bytes (decompressed for .gz), reading a little past ``budget`` when capped."""
-    limit = -1 if budget is None else budget + 4  # +4: room to find a UTF-8 boundary
-    try:
-        if path.endswith(".gz"):
-            with gzip.open(path, "rb") as f:
-                return f.read(limit)
-        with open(path, "rb") as f:
-            return f.read(limit)
-    except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"cannot read corpus file {path}: {e}") from e
+def _unreadable(source: Input, at, error) -> str:
+    where = f" at {at}" if at else ""
+    if source.gzip:
+        return (
+            f"cannot read corpus file {source.name}{where}: {error}; it is a truncated or "
+            "corrupt gzip file: re-download or re-compress it, or remove it from the corpus"
+        )
+    return f"cannot read corpus file {source.name}{where}: {error}"
 
 
-def _cut(raw: bytes, budget: int, path: str) -> bytes:
-    """Truncate to ``budget`` bytes at a boundary that keeps the text (or JSON lines) valid."""
-    if len(raw) <= budget:
-        return raw
-    if _is_jsonl(path):
-        return raw[: raw.rfind(b"\n", 0, budget) + 1]  # whole lines only
-    end = budget
-    while end > 0 and (raw[end] & 0xC0) == 0x80:  # don't split a multi-byte character
-        end -= 1
-    return raw[:end]
+class _Hashed(io.RawIOBase):
+    """A stored file, read through: hashes the bytes of [start, stop) that pass."""
+
+    def __init__(self, f, start: int, stop: int):
+        self._f, self._start, self._stop = f, start, stop
+        self.sha, self.pos = hashlib.sha256(), 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._f.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        lo, hi = max(self._start, self.pos), min(self._stop, self.pos + n)
+        if lo < hi:
+            self.sha.update(data[lo - self.pos : hi - self.pos])
+        self.pos += n
+        return n
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        self.pos = self._f.seek(offset, whence)
+        return self.pos
+
+    def tell(self):
+        return self.pos
 
 
-def _is_jsonl(path: str) -> bool:
-    return path.endswith((".jsonl", ".jsonl.gz"))
+@contextlib.contextmanager
+def _opened(segment: Segment, record: dict):
+    """The decompressed byte stream of a segment's file; its sha256 lands in ``record``."""
+    with fsspec.open(segment.input.url, "rb") as raw:
+        hashed = _Hashed(raw, segment.start, segment.end)
+        yield gzip.GzipFile(fileobj=hashed) if segment.input.gzip else io.BufferedReader(hashed)
+        record["sha256"] = hashed.sha.hexdigest()
 
 
-def _documents(spec: str, path: str, raw: bytes) -> list[str] | None:
-    """Split one file's bytes into documents; None for a built-in corpus file to skip."""
-    text = _decode(path, raw, strict=spec not in BUILT_IN)
-    if text is None:
-        return None
-    if _is_jsonl(path):
-        return _jsonl_documents(path, text)
-    if spec in BUILT_IN:
-        return [text] if text else []
-    return [p.rstrip("\r\n") + "\n" for p in _PARAGRAPH_BREAK.split(text) if p.strip()]
+def _blocks(f, budget: int | None):
+    """Blocks of a stream; capped, it ends at ≤ budget bytes, not inside a UTF-8 character."""
+    total = 0
+    while budget is None or total + BLOCK + 4 <= budget:
+        block = f.read(BLOCK)
+        if not block:
+            return
+        total += len(block)
+        yield block
+    # The last piece: 4 bytes past the cap are enough to see where a character ends.
+    piece = f.read(budget + 4 - total)
+    if total + len(piece) > budget:
+        end = budget - total
+        while end > 0 and (piece[end] & 0xC0) == 0x80:  # don't split a multi-byte character
+            end -= 1
+        piece = piece[:end]
+    if piece:
+        yield piece
 
 
-def _decode(path: str, raw: bytes, *, strict: bool) -> str | None:
-    """UTF-8 text, or DataError (strict) / None (lenient) for binary or non-UTF-8 bytes."""
-    nul = raw.find(b"\0")
+def _complete_utf8(data: bytes) -> int:
+    """Length of the prefix of data that does not end inside a multi-byte character."""
+    i = len(data) - 1
+    while i >= 0 and len(data) - i < 4 and (data[i] & 0xC0) == 0x80:
+        i -= 1
+    if i >= 0 and data[i] >= 0xC0:
+        needed = 2 if data[i] < 0xE0 else 3 if data[i] < 0xF0 else 4
+        if len(data) - i < needed:
+            return i
+    return len(data)
+
+
+def _check_text(name: str, data: bytes, offset: int) -> str:
+    """data decoded, or DataError for binary (NUL) or non-UTF-8 bytes, naming the offset."""
+    nul = data.find(b"\0")
     if nul >= 0:
-        if not strict:
-            return None
         raise DataError(
-            f"corpus file {path} looks binary (NUL byte at offset {nul}); data.corpus must be "
-            "UTF-8 text (.txt, .txt.gz) or JSONL with a 'text' field"
+            f"corpus file {name} looks binary (NUL byte at offset {offset + nul}); data.corpus "
+            "must be UTF-8 text (.txt, .txt.gz), JSONL or Parquet with a text field"
         )
     try:
-        return raw.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        if not strict:
-            return None
         raise DataError(
-            f"corpus file {path} is not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); "
-            "re-encode it, e.g. `iconv -f latin1 -t utf-8`, or remove it from data.corpus"
+            f"corpus file {name} is not UTF-8 (byte 0x{data[e.start]:02x} at offset "
+            f"{offset + e.start}); re-encode it, e.g. `iconv -f latin1 -t utf-8`, or remove it "
+            "from data.corpus"
         ) from e
 
 
-def _jsonl_documents(path: str, text: str) -> list[str]:
-    """The 'text' field of each non-blank line; errors name the line."""
-    docs = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+class _Paragraphs:
+    """Text fed in pieces → its paragraphs, exactly those that splitting all of it would give."""
+
+    def __init__(self):
+        self.text, self.scan = "", 0
+
+    def feed(self, more: str) -> list[str]:
+        self.text += more
+        # A break followed by non-blank text cannot grow: the paragraphs before it are final.
+        settled = len(self.text.rstrip(_WS))
+        pieces, begin = [], 0
+        for match in _PARAGRAPH_BREAK.finditer(self.text, self.scan):
+            if match.end() >= settled:
+                break
+            pieces.append(self.text[begin : match.start()])
+            begin = match.end()
+        self.text, self.scan = self.text[begin:], settled - begin
+        return _paragraphs(pieces)
+
+    def close(self) -> list[str]:
+        return _paragraphs(_PARAGRAPH_BREAK.split(self.text))
+
+
+def _paragraphs(pieces) -> list[str]:
+    return [p.rstrip("\r\n") + "\n" for p in pieces if p.strip()]
+
+
+def _python_file(segment, budget, options, tally, record):
+    """A built-in corpus file: one document; a file that is not clean UTF-8 is skipped."""
+    with _opened(segment, record) as f:
+        raw = b"".join(_blocks(f, budget))
+    try:
+        text = _check_text(segment.input.name, raw, 0)
+    except DataError:
+        tally.skipped["undecodable_files"] += 1
+        return len(raw)
+    if text:
+        yield text
+    return len(raw)
+
+
+def _text_file(segment, budget, options, tally, record):
+    name, paragraphs = segment.input.name, _Paragraphs()
+    pending, offset = b"", 0
+    with _opened(segment, record) as f:
+        for block in _blocks(f, budget):
+            record["at"] = f"byte {offset}"
+            data = pending + block
+            cut = _complete_utf8(data)
+            text = _check_text(name, data[:cut], offset)
+            pending, offset = data[cut:], offset + cut
+            yield from paragraphs.feed(text)
+    _check_text(name, pending, offset)  # a character cut off at the end of the file
+    yield from paragraphs.close()
+    return offset + len(pending)
+
+
+def _jsonl_file(segment, budget, options, tally, record):
+    """Lines starting in [start, stop): a range begins after the line running into it."""
+    name, pos, number = segment.input.name, segment.start, 1
+    with _opened(segment, record) as f:
+        if pos:
+            number = None  # line numbers are unknown mid-file: errors name the byte offset
+            f.seek(pos - 1)
+            if f.read(1) != b"\n":
+                pos += len(f.readline())
+        while pos < segment.end:
+            line = f.readline()
+            end = pos + len(line)
+            if not line or (budget is not None and end > budget):
+                break
+            record["at"] = f"line {number}" if number else f"the line at byte {pos}"
+            where = f"{name}:{number}" if number else f"{name} (the line at byte {pos})"
+            text = _json_text(line, name, where, pos, options, tally)
+            if text:
+                yield text
+            pos, number = end, number and number + 1
+    return pos - segment.start
+
+
+def _json_text(line: bytes, name: str, where: str, offset: int, options, tally) -> str | None:
+    text = _check_text(name, line, offset)
+    if not text.strip():
+        return None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as e:
+        return _bad(
+            f"{where} is not valid JSON ({e.msg}); fix that line", "invalid_json", options, tally
+        )
+    key = options.text_key
+    value = record.get(key) if isinstance(record, dict) else None
+    if not isinstance(value, str):
+        keys = sorted(record) if isinstance(record, dict) else type(record).__name__
+        message = (
+            f"{where} has no string {key!r} field (found: {keys}); each line must be a JSON "
+            f'object like {{"{key}": "..."}} (data.text_key names the field)'
+        )
+        return _bad(message, "no_text", options, tally)
+    if not value:
+        tally.skipped["empty"] += 1
+    return value
+
+
+def _bad(message: str, kind: str, options: ReadOptions, tally: Tally) -> None:
+    """A malformed record: counted and skipped (bad_records=skip), or a DataError (fail)."""
+    if options.bad_records == "skip":
+        tally.skipped[kind] += 1
+        return None
+    raise DataError(f"{message}; or set data.bad_records='skip' to skip and count such records")
+
+
+def _parquet_file(segment, budget, options, tally, record):
+    """Rows of the row groups that start in [start, stop), column options.text_key."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    name, key, consumed = segment.input.name, options.text_key, 0
+    record["sha256"] = _range_sha256(segment)
+    with fsspec.open(segment.input.url, "rb") as f:
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{number} is not valid JSON ({e.msg}); fix that line") from e
-        value = record.get("text") if isinstance(record, dict) else None
-        if not isinstance(value, str):
-            keys = sorted(record) if isinstance(record, dict) else type(record).__name__
-            raise DataError(
-                f"{path}:{number} has no string 'text' field (found: {keys}); each line must be "
-                'a JSON object like {"text": "..."}'
-            )
-        if value:
-            docs.append(value)
-    return docs
+            parquet = pq.ParquetFile(f)
+        except (pa.ArrowException, OSError) as e:
+            raise DataError(f"{name} is not a readable Parquet file ({e}); re-export it") from e
+        _check_column(name, parquet.schema_arrow, key)
+        for group in range(parquet.num_row_groups):
+            if not segment.start <= _group_offset(parquet.metadata.row_group(group)) < segment.end:
+                continue
+            try:
+                for batch in parquet.iter_batches(1024, row_groups=[group], columns=[key]):
+                    for value in batch.column(0).to_pylist():
+                        if not value:
+                            tally.skipped["empty" if value == "" else "null_text"] += 1
+                            continue
+                        if budget is not None:
+                            if consumed + len(utf8(value)) > budget:
+                                return consumed
+                            consumed += len(utf8(value))
+                        yield value
+            except (pa.ArrowException, OSError) as e:
+                raise DataError(
+                    f"{name} row group {group} cannot be read ({e}); the file is corrupt: "
+                    "re-export it, or remove it from the corpus"
+                ) from e
+    return consumed if budget is not None else segment.end - segment.start
+
+
+def _check_column(name: str, schema, key: str) -> None:
+    import pyarrow as pa
+
+    if key not in schema.names:
+        raise DataError(
+            f"{name} has no column {key!r} (columns: {', '.join(schema.names)}); set "
+            "data.text_key (prepare_data --text_key) to the column that holds the text"
+        )
+    kind = schema.field(key).type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise DataError(f"{name}: column {key!r} holds {kind}, not strings; set data.text_key")
+
+
+def _group_offset(group) -> int:
+    """Where a row group starts in the file: its first column chunk's first page."""
+    column = group.column(0)
+    if column.has_dictionary_page and column.dictionary_page_offset:
+        return min(column.dictionary_page_offset, column.data_page_offset)
+    return column.data_page_offset
+
+
+def _range_sha256(segment: Segment) -> str:
+    digest, left = hashlib.sha256(), segment.end - segment.start
+    with fsspec.open(segment.input.url, "rb") as f:
+        f.seek(segment.start)
+        while left > 0 and (block := f.read(min(BLOCK, left))):
+            digest.update(block)
+            left -= len(block)
+    return digest.hexdigest()
+
+
+_READERS = {
+    "python": _python_file,
+    "text": _text_file,
+    "jsonl": _jsonl_file,
+    "parquet": _parquet_file,
+}
+__all__ = [
+    "BUILT_IN",
+    "Corpus",
+    "DataError",
+    "load_corpus",
+    "resolve",
+    "site_packages_files",
+    "stdlib_files",
+    "utf8",
+]
