@@ -63,7 +63,7 @@ def get_default_config() -> ml_collections.ConfigDict:
     # "NAME:WEIGHT:CORPUS,...": several sources (stores or corpus specs), each step's rows drawn
     # by weight; eval reports each source. Replaces data.corpus when set ("": data.corpus alone)
     d.mixture = ""
-    d.mixture_repeat = True  # a mixture source that runs out repeats (epochs logged); False: refuse
+    d.repeat = True  # a source that runs out is read again (epochs logged); False: refuse
     d.verify = "size"  # store check at start: size (each shard's) | checksum (sha256: reads all)
     d.prepare_workers = 1  # processes tokenizing a raw corpus on first use (0: one per CPU)
 

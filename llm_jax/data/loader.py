@@ -52,6 +52,8 @@ def _windows_of(tokens, seq_len: int, what: str) -> int:
 
 def _gather(tokens, starts: np.ndarray, length: int) -> np.ndarray:
     """Rows tokens[start : start + length] as int32 (contiguous slices: cheap on a memmap)."""
+    if hasattr(tokens, "gather"):  # a store split: reads just these windows, remote in one call
+        return tokens.gather(starts, length)
     out = np.empty((len(starts), length), dtype=np.int32)
     for row, start in enumerate(starts):
         out[row] = tokens[start : start + length]
@@ -83,6 +85,8 @@ class _Failure:
 class BatchIterator:
     """batch_at for consecutive steps, computed ``prefetch`` batches ahead by a background thread.
 
+    ``tokens`` is a token array (or store split), or a Mixture, which draws its own rows.
+
     ``for step, batch in it.iterate(start_step)``; call ``close()`` (or use ``with``) to stop the
     thread. ``prefetch=0`` computes each batch on demand, without a thread.
     """
@@ -91,10 +95,13 @@ class BatchIterator:
         self, tokens, *, seed, batch_size, seq_len, prefetch=2, process_index=0, process_count=1
     ):
         _local_size(batch_size, process_count, process_index)  # fail here, not in the thread
-        _windows_of(tokens, seq_len, "training")
+        if hasattr(tokens, "batch_at"):  # a Mixture draws its own rows
+            sample = tokens.batch_at
+        else:
+            _windows_of(tokens, seq_len, "training")
+            sample = functools.partial(batch_at, tokens)
         self._batch = functools.partial(
-            batch_at,
-            tokens,
+            sample,
             seed=seed,
             batch_size=batch_size,
             seq_len=seq_len,
