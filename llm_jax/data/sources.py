@@ -315,12 +315,13 @@ def _text_file(segment, budget, options, tally, record):
     name, paragraphs = segment.input.name, _Paragraphs()
     pending, offset = b"", 0
     with _opened(segment, record) as f:
+        record["at"] = "byte 0"
         for block in _blocks(f, budget):
-            record["at"] = f"byte {offset}"
             data = pending + block
             cut = _complete_utf8(data)
             text = _check_text(name, data[:cut], offset)
             pending, offset = data[cut:], offset + cut
+            record["at"] = f"byte {offset + len(pending)}"
             yield from paragraphs.feed(text)
     _check_text(name, pending, offset)  # a character cut off at the end of the file
     yield from paragraphs.close()
@@ -336,7 +337,7 @@ def _jsonl_file(segment, budget, options, tally, record):
             f.seek(pos - 1)
             if f.read(1) != b"\n":
                 pos += len(f.readline())
-        while pos < segment.end:
+        while segment.stop is None or pos < segment.stop:  # (a .gz file is never a range)
             line = f.readline()
             end = pos + len(line)
             if not line or (budget is not None and end > budget):
