@@ -18,6 +18,7 @@ from absl import logging as absl_logging
 from llm_jax.config import get_default_config
 from llm_jax.data import DataError, Store, merge, prepare_store
 from llm_jax.data.dataset import cached_store
+from llm_jax.data.prepare import SHARD_TOKENS, UNIT_BYTES
 from llm_jax.data.tokenizer import build_tokenizer
 
 _DATA = get_default_config().data
@@ -44,6 +45,8 @@ flags.DEFINE_enum(
     "Malformed JSON lines, records without text: fail, or skip and count them",
 )
 flags.DEFINE_integer("seq_len", _DATA.seq_len, "Checked: each split must hold one sequence")
+flags.DEFINE_integer("unit_bytes", UNIT_BYTES, "Input bytes per unit of work (resume granularity)")
+flags.DEFINE_integer("shard_tokens", SHARD_TOKENS, "Tokens per shard file, at most")
 FLAGS = flags.FLAGS
 
 
@@ -69,9 +72,16 @@ def _prepare(cfg) -> dict:
         return {"verified": FLAGS.out, "files": len(Store(FLAGS.out).files())}
     if FLAGS.merge:
         merge(FLAGS.out)
-    elif prepare_store(cfg, FLAGS.out, workers=FLAGS.workers, part=_part(FLAGS.shard)) is None:
+    elif (
+        prepare_store(cfg, FLAGS.out, workers=FLAGS.workers, part=_part(FLAGS.shard), **_layout())
+        is None
+    ):
         return {"part": FLAGS.shard, "out": FLAGS.out, "next": "--merge once every part is done"}
     return _checked(Store(FLAGS.out), cfg.seq_len)
+
+
+def _layout() -> dict:
+    return dict(unit_bytes=FLAGS.unit_bytes, shard_tokens=FLAGS.shard_tokens)
 
 
 def _part(value: str) -> tuple[int, int]:

@@ -93,13 +93,13 @@ def prepare_store(
     plan = {
         "format": FORMAT,
         "corpus": data_cfg.corpus,
-        "inputs": [[i.name, i.size, i.version] for i in inputs],
+        "inputs": [[i.name, i.size] for i in inputs],  # versions are checked per unit
         "units": [[[s.input.name, s.start, s.end] for s in u] for u in units],
         "settings": settings,
         "tokenizer": _tokenizer_facts(tokenizer),
     }
     _write_or_check_plan(fs, root, out, plan)
-    done = _finished_units(fs, root)
+    done = _finished_units(fs, root, units)
     todo = [u for u in range(len(units)) if u % count == index and u not in done]
     proto = None if isinstance(tokenizer, ByteTokenizer) else tokenizer.proto
     dtype = np.dtype(token_dtype(tokenizer.vocab_size)).newbyteorder("<").str
@@ -214,9 +214,22 @@ def _existing(fs, root: str, out: str, data_cfg) -> dict:
     return manifest
 
 
-def _finished_units(fs, root: str) -> set[int]:
+def _finished_units(fs, root: str, units=None) -> set[int]:
+    """Units with a record; given the plan's units, only those whose inputs did not change."""
     names = fs.glob(f"{root}/work/unit-*.json")
-    return {int(n.rsplit("unit-", 1)[1].removesuffix(".json")) for n in names}
+    done = {int(n.rsplit("unit-", 1)[1].removesuffix(".json")) for n in names}
+    if units is None:
+        return done
+    current = {
+        u for u in done if _load(fs, unit_record_path(root, u))["versions"] == _versions(units[u])
+    }
+    for u in sorted(done - current):
+        log.info("unit %d: an input changed since it was prepared; preparing it again", u)
+    return current
+
+
+def _versions(segments) -> list[str]:
+    return [s.input.version for s in segments]
 
 
 def _load(fs, path: str) -> dict:

@@ -1,7 +1,8 @@
 """One unit of work: its documents tokenized into shard files, each published atomically.
 
 A worker streams the unit's documents, encodes them in chunks and spills tokens and document
-ends to local temporary files, so memory stays bounded whatever the unit's size. Once the
+ends to local temporary files, read back in pieces: memory stays bounded whatever the unit's size
+(one document must fit). Once the
 document count is known, the held-out documents are chosen (tokenize.held_out: evenly spaced
 within the unit) and the spills are copied into train and val shards. The unit's record, written
 last into work/, is what marks it done.
@@ -49,11 +50,9 @@ def tokenize_unit(job: Job, unit: int, segments) -> dict:
     """Write unit ``unit``'s shards and its record; returns the record."""
     tokenizer, dtype = _tokenizer(job.tokenizer_proto), np.dtype(job.dtype)
     tally = Tally()
-    with tempfile.TemporaryFile() as tokens_spill, tempfile.TemporaryFile() as docs_spill:
+    with _Spill(dtype) as tokens, _Spill(np.dtype("<i8"), 2) as docs:  # docs: (end, UTF-8 bytes)
         documents = read_documents(segments, job.options, tally)
-        n_docs = _encode(documents, tokenizer, dtype, tokens_spill, docs_spill, job.threads)
-        tokens = _mapped(tokens_spill, dtype)
-        docs = _mapped(docs_spill, np.dtype("<i8")).reshape(-1, 2)  # (end offset, UTF-8 bytes)
+        n_docs = _encode(documents, tokenizer, dtype, tokens, docs, job.threads)
         writers = {name: _SplitWriter(job, name, unit) for name in ("train", "val")}
         first = 0
         for v in [*held_out(n_docs, job.val_fraction), n_docs]:
@@ -62,7 +61,7 @@ def tokenize_unit(job: Job, unit: int, segments) -> dict:
             first = v + 1
         splits = {name: writer.close() for name, writer in writers.items()}
     record = {"unit": unit, "inputs": tally.inputs, "skipped": dict(tally.skipped)}
-    record["splits"] = splits
+    record |= {"splits": splits, "versions": [s.input.version for s in segments]}
     fs, root = url_to_fs(job.out)
     _publish(fs, unit_record_path(root, unit), dumps(record))
     return record
@@ -73,8 +72,8 @@ def _tokenizer(proto: bytes | None):
     return ByteTokenizer() if proto is None else SentencePieceTokenizer(proto)
 
 
-def _encode(documents, tokenizer, dtype, tokens_file, docs_file, threads: int) -> int:
-    """Append each document's ids + EOS to tokens_file, (end, bytes) to docs_file; → count."""
+def _encode(documents, tokenizer, dtype, tokens: _Spill, docs: _Spill, threads: int) -> int:
+    """Append each document's ids + EOS to tokens, (end, UTF-8 bytes) to docs; → count."""
     eos = np.array([tokenizer.eos_id], dtype=dtype)
     is_bytes = isinstance(tokenizer, ByteTokenizer)  # its ids are the UTF-8 bytes
     end, count = 0, 0
@@ -86,8 +85,8 @@ def _encode(documents, tokenizer, dtype, tokens_file, docs_file, threads: int) -
             pieces += [row.astype(dtype), eos]
             end += len(row) + 1
             meta[i] = end, len(row) if is_bytes else len(utf8(text))
-        tokens_file.write(np.concatenate(pieces).tobytes())
-        docs_file.write(meta.tobytes())
+        tokens.append(np.concatenate(pieces))
+        docs.append(meta)
         count += len(chunk)
     return count
 
@@ -104,12 +103,28 @@ def _chunks(documents):
         yield chunk
 
 
-def _mapped(spill, dtype: np.dtype) -> np.ndarray:
-    spill.flush()
-    size = os.fstat(spill.fileno()).st_size
-    if size == 0:
-        return np.zeros(0, dtype=dtype)
-    return np.memmap(spill, dtype=dtype, mode="r", shape=(size // dtype.itemsize,))
+class _Spill:
+    """A local temporary file of fixed-size records, appended then read back by ranges: memory
+    holds one range at a time (a memory map would take address space for the whole unit)."""
+
+    def __init__(self, dtype: np.dtype, width: int = 1):
+        self.dtype, self.width, self.record = dtype, width, dtype.itemsize * width
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by __exit__
+
+    def append(self, array: np.ndarray) -> None:
+        self.file.write(memoryview(np.ascontiguousarray(array, dtype=self.dtype)))
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        self.file.flush()
+        data = os.pread(self.file.fileno(), (stop - start) * self.record, start * self.record)
+        rows = np.frombuffer(data, dtype=self.dtype)
+        return rows.reshape(-1, self.width) if self.width > 1 else rows
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
 
 
 def _publish(fs, path: str, data: bytes) -> None:
@@ -127,7 +142,7 @@ class _AtomicFile:
         self.fs, self.path, self.tmp = fs, path, f"{path}.tmp-{os.getpid()}"
         self.file, self.sha = fs.open(self.tmp, "wb"), hashlib.sha256()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data) -> None:
         self.file.write(data)
         self.sha.update(data)
 
@@ -148,20 +163,20 @@ class _SplitWriter:
         self.shards, self.tokens, self.documents, self.bytes = [], 0, 0, 0
         self.shard, self.in_shard, self.docs = None, 0, None
 
-    def add(self, tokens: np.ndarray, docs: np.ndarray, first: int, stop: int) -> None:
-        """Documents [first, stop) of the unit, tokens and ends."""
+    def add(self, tokens: _Spill, docs: _Spill, first: int, stop: int) -> None:
+        """Documents [first, stop) of the unit: their tokens, and their ends in this split."""
         if stop <= first:
             return
-        begin = int(docs[first - 1, 0]) if first else 0
+        begin = int(docs.read(first - 1, first)[0, 0]) if first else 0
         for a in range(first, stop, _COPY_DOCS):
-            block = docs[a : min(stop, a + _COPY_DOCS)]
+            block = docs.read(a, min(stop, a + _COPY_DOCS))
             ends = block[:, 0] - begin + self.tokens
             self._docs_file().write(ends.astype("<i8").tobytes())
             self.documents += len(block)
             self.bytes += int(block[:, 1].sum())
-        end = int(docs[stop - 1, 0])
+        end = int(docs.read(stop - 1, stop)[0, 0])
         for a in range(begin, end, _COPY_TOKENS):
-            self._write_tokens(np.asarray(tokens[a : min(end, a + _COPY_TOKENS)]))
+            self._write_tokens(tokens.read(a, min(end, a + _COPY_TOKENS)))
 
     def _docs_file(self) -> _AtomicFile:
         if self.docs is None:
@@ -174,7 +189,7 @@ class _SplitWriter:
                 file = f"{self.name}-{len(self.shards):03d}.bin"
                 self.shard, self.in_shard = _AtomicFile(self.fs, self.prefix + file), 0
             take = array[: self.capacity - self.in_shard]
-            self.shard.write(take.astype(self.dtype).tobytes())
+            self.shard.write(memoryview(np.ascontiguousarray(take, dtype=self.dtype)))
             self.in_shard, self.tokens, array = (
                 self.in_shard + len(take),
                 self.tokens + len(take),
