@@ -16,15 +16,16 @@ import logging
 import math
 import multiprocessing
 import os
+import platform
 import sys
 import time
 
 import numpy as np
 from tqdm import tqdm
 
-from llm_jax.data.inputs import DataError, resolve, url_to_fs
+from llm_jax.data.inputs import BUILT_IN, DataError, resolve, url_to_fs
 from llm_jax.data.sources import Segment, corpus_hash
-from llm_jax.data.store import FORMAT, MANIFEST, SPLITS, dumps, python_version
+from llm_jax.data.store import FORMAT, MANIFEST, SPLITS, dumps
 from llm_jax.data.tokenize import check_val_fraction, token_dtype
 from llm_jax.data.tokenizer import (
     ByteTokenizer,
@@ -35,7 +36,7 @@ from llm_jax.data.tokenizer import (
     read_options,
     train_bpe,
 )
-from llm_jax.data.writer import Job, _publish, tokenize_unit, unit_record_path
+from llm_jax.data.writer import Job, tokenize_unit, unit_record_path, write_atomically
 
 log = logging.getLogger("llm_jax")
 
@@ -99,6 +100,8 @@ def prepare_store(
         "tokenizer": _tokenizer_facts(tokenizer),
     }
     _write_or_check_plan(fs, root, out, plan)
+    if not fs.isfile(f"{root}/tokenizer/tokenizer.json"):  # saved once the plan agrees
+        tokenizer.save(f"{out}/tokenizer")
     done = _finished_units(fs, root, units)
     todo = [u for u in range(len(units)) if u % count == index and u not in done]
     proto = None if isinstance(tokenizer, ByteTokenizer) else tokenizer.proto
@@ -131,7 +134,7 @@ def merge(out: str) -> dict:
             f"data.corpus={plan['corpus']!r} is empty (no text in {len(plan['inputs'])} "
             f"file(s); skipped: {manifest['skipped']}); point it at files that contain text"
         )
-    _publish(fs, f"{root}/{MANIFEST}", dumps(manifest))
+    write_atomically(fs, f"{root}/{MANIFEST}", dumps(manifest))
     fs.rm(f"{root}/work", recursive=True)
     for leftover in fs.glob(f"{root}/shards/*.tmp-*"):  # from killed workers
         fs.rm(leftover)
@@ -160,22 +163,30 @@ def _manifest(plan: dict, records: list[dict]) -> dict:
         "dtype": np.dtype(token_dtype(plan["tokenizer"]["vocab_size"])).name,
         "skipped": dict(sorted(skipped.items())),
         "splits": splits,
-        **python_version(plan["corpus"]),
+        # Built-in corpora depend on the interpreter: say which.
+        **({"python_version": platform.python_version()} if plan["corpus"] in BUILT_IN else {}),
     }
 
 
 def _store_tokenizer(fs, root: str, out: str, data_cfg, tokenizer):
-    """The store's tokenizer: one saved by an earlier (part of this) preparation, else built."""
-    if fs.isfile(f"{root}/tokenizer/tokenizer.json"):
-        saved = load_tokenizer_from_dir(f"{out}/tokenizer")
-        saved.spec = data_cfg.tokenizer
-        return saved
-    if tokenizer is None and data_cfg.tokenizer.startswith("bpe:"):
-        documents, sample = bpe_sample(data_cfg.corpus, read_options(data_cfg))
-        tokenizer = train_bpe(documents, sample, bpe_vocab_size(data_cfg.tokenizer))
-    tokenizer = tokenizer or build_tokenizer(data_cfg)
-    tokenizer.save(f"{out}/tokenizer")
-    return tokenizer
+    """The tokenizer an earlier run (or part) saved in out/tokenizer, else the one asked for."""
+    spec = data_cfg.tokenizer
+    if not fs.isfile(f"{root}/tokenizer/tokenizer.json"):
+        if tokenizer is None and spec.startswith("bpe:"):
+            documents, sample = bpe_sample(data_cfg.corpus, read_options(data_cfg))
+            return train_bpe(documents, sample, bpe_vocab_size(spec))
+        return tokenizer or build_tokenizer(data_cfg)
+    saved = load_tokenizer_from_dir(f"{out}/tokenizer")
+    wanted = tokenizer or (None if spec.startswith("bpe:") else build_tokenizer(data_cfg))
+    if wanted is None and saved.vocab_size == bpe_vocab_size(spec):
+        wanted = saved
+    if wanted is None or wanted.fingerprint != saved.fingerprint:
+        raise DataError(
+            f"{out}/tokenizer holds another tokenizer than --tokenizer={spec!r} (an earlier "
+            "preparation); rerun with the same --tokenizer, or use a new --out"
+        )
+    saved.spec = spec
+    return saved
 
 
 def _tokenizer_facts(tokenizer) -> dict:
@@ -200,7 +211,7 @@ def _write_or_check_plan(fs, root: str, out: str, plan: dict) -> None:
             )
         return
     fs.makedirs(f"{root}/work", exist_ok=True)
-    _publish(fs, path, dumps(plan))
+    write_atomically(fs, path, dumps(plan))
 
 
 def _existing(fs, root: str, out: str, data_cfg) -> dict:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import platform
 
 import numpy as np
 
@@ -145,11 +144,6 @@ class Store:
         if m["corpus"] in BUILT_IN:
             info["python_version"] = m["python_version"]
         return info
-
-
-def python_version(corpus: str) -> dict:
-    """Built-in corpora depend on the interpreter: the manifest says which."""
-    return {"python_version": platform.python_version()} if corpus in BUILT_IN else {}
 
 
 class TokenStream:

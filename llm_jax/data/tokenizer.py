@@ -30,6 +30,9 @@ _MODEL_FILE = "tokenizer.model"
 # bpe:N trains on at most this much text (a seeded sample of documents): ~3 s on the stdlib.
 _TRAIN_BYTES = 16_000_000
 _SENTENCE_CHARS = 65_536  # long documents are fed to the trainer in pieces of this size
+# SentencePiece's model depends on its thread count: a fixed one trains the same model on every
+# machine (hosts that each prepare bpe:N, parts of a store prepared on several machines).
+_TRAIN_THREADS = 8
 
 
 class Tokenizer(Protocol):
@@ -190,7 +193,7 @@ def train_sentencepiece(texts_or_files: Iterable, vocab_size: int, out_prefix) -
             bos_id=1,
             eos_id=2,
             pad_id=3,
-            num_threads=os.cpu_count() or 1,
+            num_threads=_TRAIN_THREADS,
             minloglevel=2,
         )
     except RuntimeError as e:

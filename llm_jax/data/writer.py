@@ -63,7 +63,7 @@ def tokenize_unit(job: Job, unit: int, segments) -> dict:
     record = {"unit": unit, "inputs": tally.inputs, "skipped": dict(tally.skipped)}
     record |= {"splits": splits, "versions": [s.input.version for s in segments]}
     fs, root = url_to_fs(job.out)
-    _publish(fs, unit_record_path(root, unit), dumps(record))
+    write_atomically(fs, unit_record_path(root, unit), dumps(record))
     return record
 
 
@@ -127,7 +127,7 @@ class _Spill:
         self.file.close()
 
 
-def _publish(fs, path: str, data: bytes) -> None:
+def write_atomically(fs, path: str, data: bytes) -> None:
     """Write a small file atomically: to a temporary name, then renamed."""
     tmp = f"{path}.tmp-{os.getpid()}"
     with fs.open(tmp, "wb") as f:
