@@ -167,8 +167,23 @@ class TokenStream:
 
     def gather(self, starts: np.ndarray, length: int) -> np.ndarray:
         """Rows [start, start + length) as int32 (rows, length): reads only those windows."""
-        rows = self._read([(int(s), int(s) + length) for s in starts])
-        return np.stack(rows).astype(np.int32) if rows else np.zeros((0, length), np.int32)
+        starts = np.asarray(starts, dtype=np.int64)
+        out = np.empty((len(starts), length), dtype=np.int32)
+        if not self._local:  # one cat_ranges call for the whole batch
+            for r, row in enumerate(self._read([(s, s + length) for s in starts.tolist()])):
+                out[r] = row
+            return out
+        if len(starts) and (starts.min() < 0 or starts.max() + length > len(self)):
+            raise IndexError(f"a row of {length} tokens runs outside the split's {len(self)}")
+        shards = np.searchsorted(self._starts, starts, "right") - 1
+        bounds = self._starts.tolist()
+        for r, (start, shard) in enumerate(zip(starts.tolist(), shards.tolist(), strict=True)):
+            if start + length <= bounds[shard + 1]:  # within one shard: a slice of its map
+                lo = start - bounds[shard]
+                out[r] = self._map(shard)[lo : lo + length]
+            else:
+                out[r] = self[start : start + length]
+        return out
 
     def _read(self, ranges: list[tuple[int, int]]) -> list[np.ndarray]:
         pieces = [self._pieces(a, b) for a, b in ranges]  # per range: [(shard, lo, hi)]
