@@ -8,7 +8,7 @@ import re
 import fsspec
 import pytest
 
-import llm_jax.data.sources as sources
+import llm_jax.data.formats as formats
 from llm_jax.data import DataError, load_corpus
 from llm_jax.data.inputs import resolve
 from llm_jax.data.sources import ReadOptions, Segment, Tally, read_documents, sample_documents
@@ -33,7 +33,7 @@ def test_streamed_paragraphs_equal_splitting_the_whole_text(tmp_path, monkeypatc
     path.write_text(TRICKY)
     pieces = re.split(r"\n(?:[ \t\r\f\v]*\n)+", TRICKY)
     expected = [p.rstrip("\r\n") + "\n" for p in pieces if p.strip()]
-    monkeypatch.setattr(sources, "BLOCK", block)  # blocks cut breaks and characters anywhere
+    monkeypatch.setattr(formats, "BLOCK", block)  # blocks cut breaks and characters anywhere
     assert read(str(path))[0] == expected
 
 
