@@ -84,9 +84,12 @@ class TrainingData:
         return {s.name: eval_batches(s.val, **kw) for s in self.sources}
 
     def eval_metrics(self, losses: dict[str, float]) -> dict[str, float]:
-        """Loss and bits per byte: per source (NAME/loss) and of the mixture (weighted)."""
+        """Loss and bits per byte: per source (NAME/loss) and of the mixture (weighted).
+
+        The mixture's bits per byte is its nats over its bytes: Σ w·loss / (ln 2 · Σ w·bytes/token).
+        """
         shares = np.array([s.weight for s in self.sources]) / sum(s.weight for s in self.sources)
-        bytes_per_token = [s.store.info()["val_bytes_per_token"] for s in self.sources]
+        bytes_per_token = [s.store.bytes_per_token for s in self.sources]
         loss = float(np.dot(shares, [losses[s.name] for s in self.sources]))
         out = {
             "loss": loss,

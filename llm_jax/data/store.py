@@ -116,6 +116,13 @@ class Store:
                 digest.update(block)
         return digest.hexdigest()
 
+    @property
+    def bytes_per_token(self) -> float:
+        """UTF-8 bytes per held-out token, EOS counted: loss in nats/token times tokens/byte
+        over ln 2 is bits per byte, comparable across tokenizers."""
+        val = self.manifest["splits"]["val"]
+        return val["bytes"] / max(1, val["tokens"])
+
     def info(self) -> dict:
         """Facts for run.json (the keys the token cache recorded, plus the store's identity)."""
         m = self.manifest
@@ -136,9 +143,7 @@ class Store:
             "tokenizer_fingerprint": m["tokenizer"]["fingerprint"],
             "vocab_size": m["tokenizer"]["vocab_size"],
             "dtype": self.dtype.name,
-            # UTF-8 bytes per val token, EOS separators counted as tokens: loss in nats/token
-            # times tokens/byte / ln 2 is bits per byte, comparable across tokenizers.
-            "val_bytes_per_token": val["bytes"] / max(1, val["tokens"]),
+            "val_bytes_per_token": self.bytes_per_token,
         }
         info |= {k: m["settings"][k] for k in ("max_bytes", "val_fraction")}
         if m["corpus"] in BUILT_IN:
