@@ -16,6 +16,7 @@ import numpy as np
 
 from llm_jax.data.inputs import DataError
 from llm_jax.data.loader import _gather, _local_size, n_windows
+from llm_jax.data.order import window_order
 
 log = logging.getLogger("llm_jax")
 
@@ -29,11 +30,6 @@ def apportion(weights, total: int) -> np.ndarray:
     order = np.argsort(-(exact - shares), kind="stable")
     shares[order[: total - shares.sum()]] += 1
     return shares
-
-
-@functools.lru_cache(maxsize=64)
-def _source_permutation(n: int, seed: int, epoch: int, source: int) -> np.ndarray:
-    return np.random.default_rng([seed % 2**63, epoch, 2, source]).permutation(n)
 
 
 class Mixture:
@@ -100,10 +96,10 @@ class Mixture:
             epochs, offsets = np.divmod(index[here], self.windows[k])
             self._note_epoch(int(k), int(epochs.max()), int(step))
             windows = np.empty_like(offsets)
-            for epoch in np.unique(epochs):
+            for epoch in np.unique(epochs):  # each source has its own stream of orders
                 mine = epochs == epoch
-                perm = _source_permutation(self.windows[k], int(seed), int(epoch), int(k))
-                windows[mine] = perm[offsets[mine]]
+                order = (self.windows[k], int(seed), int(epoch), offsets[mine], (2, int(k)))
+                windows[mine] = window_order(*order)
             out[here] = _gather(self.streams[k], windows * seq_len, seq_len + 1)
         return out
 

@@ -188,13 +188,11 @@ class _SplitWriter:
             if self.shard is None:
                 file = f"{self.name}-{len(self.shards):03d}.bin"
                 self.shard, self.in_shard = _AtomicFile(self.fs, self.prefix + file), 0
-            take = array[: self.capacity - self.in_shard]
+            room = self.capacity - self.in_shard
+            take, array = array[:room], array[room:]
             self.shard.write(memoryview(np.ascontiguousarray(take, dtype=self.dtype)))
-            self.in_shard, self.tokens, array = (
-                self.in_shard + len(take),
-                self.tokens + len(take),
-                array[len(take) :],
-            )
+            self.in_shard += len(take)
+            self.tokens += len(take)
             if self.in_shard == self.capacity:
                 self._close_shard()
 
