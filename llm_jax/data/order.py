@@ -3,7 +3,8 @@
 Up to MATERIALIZE windows the order is numpy's permutation, stored (and cached) whole: the order
 every run has used. Above, storing it would take 8 bytes per window in every process (64 GB for
 8G windows), so the order is a keyed Feistel network on the next even power of two, cycle-walked
-into [0, n): a bijection computed per position in O(1) memory.
+into [0, n): a bijection computed per position, in chunks of consecutive positions (a batch's
+rows are consecutive), in O(1) memory.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import functools
 import numpy as np
 
 MATERIALIZE = 1 << 22  # windows; a stored order of this many takes 32 MB
+_CHUNK = 1 << 16  # positions whose computed order is cached together (512 KB)
 _ROUNDS = 4
 
 
@@ -20,7 +22,19 @@ def window_order(n: int, seed: int, epoch: int, positions, stream: tuple = ()) -
     """Windows at ``positions`` of epoch ``epoch``'s order of n windows (int64)."""
     if n <= MATERIALIZE:
         return _permutation(n, seed, epoch, stream)[positions]
-    return _feistel(n, _keys(seed, epoch, stream), np.asarray(positions, dtype=np.uint64))
+    chunks, offsets = np.divmod(np.asarray(positions, dtype=np.int64), _CHUNK)
+    out = np.empty(len(chunks), dtype=np.int64)
+    for chunk in np.unique(chunks):  # consecutive steps read the same chunk: computed once
+        here = chunks == chunk
+        out[here] = _chunk(n, seed, epoch, stream, int(chunk))[offsets[here]]
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _chunk(n: int, seed: int, epoch: int, stream: tuple, chunk: int) -> np.ndarray:
+    """The order at positions [chunk * _CHUNK, (chunk + 1) * _CHUNK), vectorized at once."""
+    positions = np.arange(chunk * _CHUNK, min((chunk + 1) * _CHUNK, n), dtype=np.uint64)
+    return _feistel(n, _keys(seed, epoch, stream), positions)
 
 
 @functools.lru_cache(maxsize=8)
