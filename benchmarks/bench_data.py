@@ -139,21 +139,32 @@ def main() -> None:
     parser.add_argument("--dir", default="/tmp/llm_jax_bench_data")
     parser.add_argument("--gb", type=float, default=2.0, help="size of the large corpus")
     parser.add_argument("--bpe_mb", type=int, default=200, help="corpus MB prepared with bpe")
+    parser.add_argument("--reads_only", action="store_true", help="skip the prepare table")
     args = parser.parse_args()
     root = pathlib.Path(args.dir)
     shutil.rmtree(root, ignore_errors=True)
     print(f"load average {os.getloadavg()}, {os.cpu_count()} CPUs", flush=True)
     try:
-        run(root, int(args.gb * 1000), args.bpe_mb)
+        run(root, int(args.gb * 1000), args.bpe_mb, args.reads_only)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"load average {os.getloadavg()}")
 
 
-def run(root: pathlib.Path, big_mb: int, bpe_mb: int) -> None:
+def run(root: pathlib.Path, big_mb: int, bpe_mb: int, reads_only: bool) -> None:
     documents = load_corpus("stdlib").documents
-    sizes = sorted({20, big_mb // 10, big_mb, bpe_mb})
+    sizes = sorted({20, big_mb} if reads_only else {20, big_mb // 10, big_mb, bpe_mb})
     corpora = {mb: write_corpus(root / f"c{mb}", mb, documents) for mb in sizes}
+    small, big = root / "store-20", root / f"store-{big_mb}-2-byte"
+    if reads_only:
+        prepare(corpora[big_mb], "byte", big, 2)
+    else:
+        prepare_table(root, corpora, big_mb, bpe_mb)
+    prepare(corpora[20], "byte", small, 1)
+    read_tables(small, big)
+
+
+def prepare_table(root: pathlib.Path, corpora: dict, big_mb: int, bpe_mb: int) -> None:
     cfg = get_default_config().data
     cfg.corpus = corpora[bpe_mb]
     bpe_model = root / "bpe32768.model"
@@ -168,8 +179,9 @@ def run(root: pathlib.Path, big_mb: int, bpe_mb: int) -> None:
             row(f"{r['mb']:.0f} MB", name, workers, f"{r['mb_s']:.1f}", f"{r['wall']:.0f}", rss)
             if (mb, workers, tokenizer) != (big_mb, 2, "byte"):
                 shutil.rmtree(out)
-    small, big = root / "store-20", root / f"store-{big_mb}-2-byte"
-    prepare(corpora[20], "byte", small, 1)
+
+
+def read_tables(small: pathlib.Path, big: pathlib.Path) -> None:
     table("store", "train tokens", "open_training_data (s)", "first batch 64 × 1024 (s)")
     for store in (small, big):
         opened, first = startup(str(store))
@@ -177,15 +189,29 @@ def run(root: pathlib.Path, big_mb: int, bpe_mb: int) -> None:
         row(store.name, f"{tokens / 1e6:.0f}M", f"{opened:.3f}", f"{first:.3f}")
     memory = fsspec.filesystem("memory")
     memory.put(str(small), "/bench-store", recursive=True)
-    table("store", "read path", "batch × seq", "tokens/s (prefetch 2)")
+    table("store", "read path", "page cache", "batch × seq", "tokens/s (prefetch 2)")
     for name, url, path in (
         (big.name, str(big), "np.memmap"),
         ("store-20 in memory://", "memory://bench-store", "fsspec cat_ranges"),
     ):
-        for batch_size, seq_len in ((16, 256), (64, 1024)):
-            rate = loader_rate(Store(url).split("train"), batch_size, seq_len)
-            row(name, path, f"{batch_size} × {seq_len}", f"{rate / 1e6:.1f}M")
+        for cache in ("cold", "warm") if url == str(big) else ("-",):
+            for batch_size, seq_len in ((16, 256), (64, 1024)):
+                page_cache(big, keep=cache == "warm")
+                rate = loader_rate(Store(url).split("train"), batch_size, seq_len)
+                row(name, path, cache, f"{batch_size} × {seq_len}", f"{rate / 1e6:.1f}M")
     memory.rm("/bench-store", recursive=True)
+
+
+def page_cache(store: pathlib.Path, keep: bool) -> None:
+    """Evict the store's shards from the page cache (cold: every window is a disk read), or
+    read them all once (warm: windows are memory reads)."""
+    for shard in (store / "shards").glob("*.bin"):
+        with open(shard, "rb") as f:
+            if keep:
+                while f.read(1 << 24):
+                    pass
+            else:
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 if __name__ == "__main__":
