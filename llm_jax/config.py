@@ -15,6 +15,8 @@ ENUMS = {
     "model.param_dtype": ("float32", "bfloat16"),
     "train.schedule": ("cosine", "wsd", "linear", "constant"),
     "train.decay_shape": ("linear", "sqrt"),
+    "data.bad_records": ("fail", "skip"),
+    "data.verify": ("size", "checksum"),
 }
 
 
@@ -44,16 +46,26 @@ def get_default_config() -> ml_collections.ConfigDict:
     m.attention = "xla"  # xla (einsum reference) | cudnn | auto (jax.nn.dot_product_attention)
 
     c.data = d = ml_collections.ConfigDict()
-    # stdlib | site-packages (this interpreter's .py files) | text file/glob | .jsonl file
+    # stdlib | site-packages (this interpreter's .py files) | a prepared store directory
+    # (tools/prepare_data.py --out=DIR) | a .txt/.txt.gz/.jsonl/.jsonl.gz/.parquet file or glob,
+    # local or remote (gs://...); raw corpora are prepared into data.cache_dir on first use
     d.corpus = "stdlib"
     d.tokenizer = "byte"  # byte | path/to/tokenizer.model | bpe:<vocab_size>
     d.seq_len = 128  # tokens per training sequence
     d.batch_size = 16  # global batch size in sequences (per optimizer step)
     d.eval_tokens = 65_536  # held-out tokens in the fixed eval set
     d.val_fraction = 0.01  # fraction of documents held out for validation
-    d.max_bytes = 0  # cap on corpus bytes read (0: no cap); for quick experiments
+    d.max_bytes = 0  # cap on raw corpus bytes read (0: no cap); for quick experiments
     d.cache_dir = ""  # token/tokenizer cache ("" : $LLM_JAX_CACHE or ~/.cache/llm_jax)
     d.prefetch = 2  # batches prepared ahead by a background thread
+    d.text_key = "text"  # the JSONL field / Parquet column that holds each document's text
+    d.bad_records = "fail"  # malformed JSON line / record without text: fail | skip (counted)
+    # "NAME:WEIGHT:CORPUS,...": several sources (stores or corpus specs), each step's rows drawn
+    # by weight; eval reports each source. Replaces data.corpus when set ("": data.corpus alone)
+    d.mixture = ""
+    d.repeat = True  # a source that runs out is read again (epochs logged); False: refuse
+    d.verify = "size"  # store check at start: size (each shard's) | checksum (sha256: reads all)
+    d.prepare_workers = 1  # processes tokenizing a raw corpus on first use (0: one per CPU)
 
     c.train = t = ml_collections.ConfigDict()
     t.steps = 100  # optimizer steps
@@ -172,11 +184,15 @@ def validate(c: ml_collections.ConfigDict, *, n_devices: int | None = None, toke
     _check(0 < t.decay_fraction <= 1, "train.decay_fraction must be in (0, 1]", problems)
     _check(0 <= t.min_lr_ratio <= 1, "train.min_lr_ratio must be in [0, 1]", problems)
     _check(t.grad_accum >= 1, "train.grad_accum must be ≥ 1", problems)
-    if t.init_from and not t.init_from.startswith("hf:"):
+    init_from = "" if t.init_from.startswith("hf:") else t.init_from  # hf: is read by interop
+    for parse, value in ((parse_init_from, init_from), (parse_mixture, d.mixture)):
         try:
-            parse_init_from(t.init_from)
+            if value:
+                parse(value)
         except ValueError as e:
             problems.append(str(e))
+    _check(d.prepare_workers >= 0, "data.prepare_workers must be ≥ 0 (0: one per CPU)", problems)
+    _check(bool(d.text_key), "data.text_key must name a JSONL field / Parquet column", problems)
     for section in ("eval", "checkpoint", "log"):
         _check(c[section].every_steps > 0, f"{section}.every_steps must be positive", problems)
     _check(c.checkpoint.keep >= 1, "checkpoint.keep must be ≥ 1", problems)
@@ -217,6 +233,33 @@ def parse_init_from(value: str) -> tuple[str, int]:
             "'hf:DIR' (a Hugging Face model directory), or ''"
         )
     return workdir, int(step)
+
+
+def parse_mixture(value: str) -> list[tuple[str, float, str]]:
+    """'NAME:WEIGHT:CORPUS,...' → [(name, weight, corpus)]; weights > 0, names unique."""
+    sources, problems = [], []
+    for entry in value.split(","):
+        name, weight, corpus = (entry.strip().split(":", 2) + ["", ""])[:3]
+        try:
+            w = float(weight)
+        except ValueError:
+            w = float("nan")
+        if not (name.replace("_", "").replace("-", "").isalnum() and corpus):
+            problems.append(
+                f"entry {entry.strip()!r} is not NAME:WEIGHT:CORPUS (NAME: [A-Za-z0-9_-])"
+            )
+        elif not w > 0 or w == float("inf"):
+            problems.append(f"source {name!r} has weight {weight!r}; weights must be > 0")
+        elif name in (s[0] for s in sources):
+            problems.append(f"source {name!r} appears twice")
+        else:
+            sources.append((name, w, corpus))
+    if problems:
+        raise ValueError(
+            f"data.mixture={value!r}: " + "; ".join(problems) + ". Write e.g. "
+            "'code:0.3:stdlib,web:0.7:/data/web_store' (drop a source rather than weighting it 0)"
+        )
+    return sources
 
 
 def _divisors(n: int) -> list[int]:

@@ -37,7 +37,7 @@ def prepare_data(data_cfg, corpus: Corpus | None = None) -> TokenData:
     # a corpus too short for training before a tokenizer is trained or anything is encoded.
     _check_length("corpus", corpus.n_bytes + len(corpus.documents), data_cfg, splits=2)
     is_val = split_documents(len(corpus.documents), data_cfg.val_fraction)
-    tokenizer = build_tokenizer(data_cfg, corpus)
+    tokenizer = build_tokenizer(data_cfg)
     key = f"{_FORMAT}\0{corpus.hash}\0{tokenizer.fingerprint}\0{data_cfg.val_fraction!r}"
     directory = cache_root(data_cfg) / "tokens" / hashlib.sha256(key.encode()).hexdigest()[:24]
     if not (directory / "info.json").is_file():
@@ -53,18 +53,30 @@ def prepare_data(data_cfg, corpus: Corpus | None = None) -> TokenData:
 
 def split_documents(n_documents: int, val_fraction: float) -> np.ndarray:
     """Boolean mask of held-out documents: round(n·fraction) of them (≥ 1), evenly spaced."""
-    if not 0 < val_fraction < 1:
-        raise DataError(f"data.val_fraction={val_fraction} must be in (0, 1), e.g. 0.01")
     if n_documents < 2:
+        check_val_fraction(val_fraction)
         raise DataError(
             f"the corpus has {n_documents} document(s); at least 2 are needed to hold one out "
             "for validation (text files are split at blank lines; JSONL has one per line)"
         )
+    mask = np.zeros(n_documents, dtype=bool)
+    mask[held_out(n_documents, val_fraction)] = True
+    return mask
+
+
+def held_out(n_documents: int, val_fraction: float) -> np.ndarray:
+    """Sorted indices of the held-out documents among n ≥ 2 (none when n < 2)."""
+    check_val_fraction(val_fraction)
+    if n_documents < 2:
+        return np.zeros(0, dtype=np.int64)
     n_val = min(n_documents - 1, max(1, round(n_documents * val_fraction)))
     # Evenly spaced rather than a block: sorted corpora (the stdlib) vary along the order.
-    mask = np.zeros(n_documents, dtype=bool)
-    mask[((np.arange(n_val) + 0.5) * n_documents / n_val).astype(np.int64)] = True
-    return mask
+    return ((np.arange(n_val) + 0.5) * n_documents / n_val).astype(np.int64)
+
+
+def check_val_fraction(val_fraction: float) -> None:
+    if not 0 < val_fraction < 1:
+        raise DataError(f"data.val_fraction={val_fraction} must be in (0, 1), e.g. 0.01")
 
 
 def token_dtype(vocab_size: int) -> type:

@@ -19,9 +19,7 @@ from jax.experimental import multihost_utils
 
 from llm_jax import checkpoint as ckpt
 from llm_jax.config import parse_init_from, validate
-from llm_jax.data import load_corpus, prepare_data
-from llm_jax.data.loader import BatchIterator, eval_batches
-from llm_jax.data.tokenizer import build_tokenizer
+from llm_jax.data import open_training_data
 from llm_jax.interop import hf_import
 from llm_jax.metric_writer import MetricWriter
 from llm_jax.model.flops import all_conventions
@@ -78,15 +76,15 @@ def train(config, workdir) -> dict:
     if from_hf:  # model keys and tokenizer come from the Hugging Face directory
         hf_import.resolve_config(config, from_hf)
     validate(config, n_devices=jax.device_count())  # cheap checks before any data work
-    corpus = load_corpus(config.data.corpus, config.data.max_bytes)  # read and hashed once
-    tokenizer = build_tokenizer(config.data, corpus)
+    # Manifests only (a raw corpus is prepared into the cache once); checked before any step.
+    data = open_training_data(config.data, steps=config.train.steps, seed=config.train.seed)
+    tokenizer = data.tokenizer
     resolve_vocab(config, tokenizer)
     validate(config, n_devices=jax.device_count(), tokenizer_vocab=tokenizer.vocab_size)
     checkpointer = ckpt.Checkpointer(workdir, keep=config.checkpoint.keep)
     start_step = checkpointer.latest_step() or 0
     if start_step:
         ckpt.check_compatible(ckpt.load_config(workdir), config)
-    data = prepare_data(config.data, corpus)
     parts = build(config)
     if start_step:
         state, _ = checkpointer.restore(start_step, parts.restore_target)
@@ -158,24 +156,11 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
     flops_per_token = run_info["flops_per_token"]
     peak = peak_flops_per_device() * jax.device_count()
     slice_args = dict(process_index=jax.process_index(), process_count=jax.process_count())
-    eval_set = [
-        _global(parts, b)
-        for b in eval_batches(
-            data.val,
-            seq_len=d.seq_len,
-            batch_size=d.batch_size,
-            eval_tokens=d.eval_tokens,
-            **slice_args,
-        )
-    ]
-    batches = BatchIterator(
-        data.train,
-        seed=t.seed,
-        batch_size=d.batch_size,
-        seq_len=d.seq_len,
-        prefetch=d.prefetch,
-        **slice_args,
-    )
+    eval_sets = {
+        name: [_global(parts, b) for b in rows]
+        for name, rows in data.eval_batches(**slice_args).items()
+    }
+    batches = data.batch_iterator(**slice_args)
     preemption = _Preemption()
     progress = _progress_bar(start_step, t.steps)
     last = {}
@@ -211,7 +196,7 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
                 writer.write(last["train"])
                 progress(done, last["train"])
             if done % config.eval.every_steps == 0 or final:
-                last["eval"] = _evaluate(parts, state, eval_set, data, done, cumulative)
+                last["eval"] = _evaluate(parts, state, eval_sets, data, done, cumulative)
                 writer.write(last["eval"])
                 log.info("step %d eval loss %.4f", done, last["eval"]["loss"])
             preempted = preemption.reached(done)
@@ -249,16 +234,15 @@ def _fetch_finite(metrics, step: int, checkpointer) -> dict:
     return metrics
 
 
-def _evaluate(parts, state, eval_set, data, step, cumulative) -> dict:
-    loss = float(np.mean([jax.device_get(parts.eval_step(state.params, b)) for b in eval_set]))
-    return dict(
-        step=step,
-        split="eval",
-        loss=loss,
-        perplexity=math.exp(min(loss, 50.0)),
-        bits_per_byte=loss / math.log(2) / data.info["val_bytes_per_token"],
-        **cumulative,
-    )
+def _evaluate(parts, state, eval_sets, data, step, cumulative) -> dict:
+    """Loss and bits per byte on each source's held-out set (and their weighted mixture)."""
+    losses = {
+        name: float(np.mean([jax.device_get(parts.eval_step(state.params, b)) for b in batches]))
+        for name, batches in eval_sets.items()
+    }
+    metrics = data.eval_metrics(losses)
+    perplexity = math.exp(min(metrics["loss"], 50.0))
+    return dict(step=step, split="eval", **metrics, perplexity=perplexity, **cumulative)
 
 
 def _run_info(config, data, parts) -> dict:
