@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import os
+
 import ml_collections
+
+from llm_jax.errors import UserError
 
 # Small string enums (docs/design.md §3.6): the single place their allowed values are listed.
 ENUMS = {
@@ -120,7 +125,7 @@ def get_default_config() -> ml_collections.ConfigDict:
     return c
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config that cannot run; the message names the fields and the fix."""
 
 
@@ -129,9 +134,22 @@ def _check(ok: bool, message: str, problems: list[str]) -> None:
         problems.append(message)
 
 
-def validate(c: ml_collections.ConfigDict, *, n_devices: int | None = None, tokenizer_vocab=None):
-    """Reject a config that cannot run, before anything is compiled. Collects every problem."""
+def validate(
+    c: ml_collections.ConfigDict,
+    *,
+    n_devices: int | None = None,
+    tokenizer_vocab=None,
+    backend: str | None = None,
+    memory_bytes: int | None = None,
+):
+    """Reject a config that cannot run, before anything is compiled. Collects every problem.
+
+    backend (jax.default_backend()) and memory_bytes (all devices together) enable the checks
+    that depend on the machine: cuDNN attention, an embedding table too big to train.
+    """
     problems: list[str] = []
+    _check_domains(c, problems)
+    _check_tokenizer_spec(c.data.tokenizer, problems)
     for key, allowed in ENUMS.items():
         section, name = key.split(".")
         value = c[section][name]
@@ -142,7 +160,7 @@ def validate(c: ml_collections.ConfigDict, *, n_devices: int | None = None, toke
     for key in ("seq_len", "batch_size", "eval_tokens"):
         _check(d[key] > 0, f"data.{key}={d[key]} must be positive", problems)
     if problems:  # the checks below divide by these
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+        raise ConfigError("invalid config: " + "; ".join(problems))
     _check(
         m.d_model % m.n_heads == 0,
         f"model.n_heads={m.n_heads} must divide model.d_model={m.d_model}; "
@@ -181,9 +199,15 @@ def validate(c: ml_collections.ConfigDict, *, n_devices: int | None = None, toke
         f"train.warmup_steps={t.warmup_steps} must be in [0, train.steps={t.steps})",
         problems,
     )
-    _check(0 < t.decay_fraction <= 1, "train.decay_fraction must be in (0, 1]", problems)
-    _check(0 <= t.min_lr_ratio <= 1, "train.min_lr_ratio must be in [0, 1]", problems)
-    _check(t.grad_accum >= 1, "train.grad_accum must be ≥ 1", problems)
+    _check(
+        0 < t.decay_fraction <= 1,
+        f"train.decay_fraction={t.decay_fraction} must be in (0, 1]",
+        problems,
+    )
+    _check(
+        0 <= t.min_lr_ratio <= 1, f"train.min_lr_ratio={t.min_lr_ratio} must be in [0, 1]", problems
+    )
+    _check(t.grad_accum >= 1, f"train.grad_accum={t.grad_accum} must be ≥ 1", problems)
     init_from = "" if t.init_from.startswith("hf:") else t.init_from  # hf: is read by interop
     for parse, value in ((parse_init_from, init_from), (parse_mixture, d.mixture)):
         try:
@@ -194,18 +218,99 @@ def validate(c: ml_collections.ConfigDict, *, n_devices: int | None = None, toke
     _check(d.prepare_workers >= 0, "data.prepare_workers must be ≥ 0 (0: one per CPU)", problems)
     _check(bool(d.text_key), "data.text_key must name a JSONL field / Parquet column", problems)
     for section in ("eval", "checkpoint", "log"):
-        _check(c[section].every_steps > 0, f"{section}.every_steps must be positive", problems)
-    _check(c.checkpoint.keep >= 1, "checkpoint.keep must be ≥ 1", problems)
+        every = c[section].every_steps
+        _check(every > 0, f"{section}.every_steps={every} must be positive", problems)
+    _check(c.checkpoint.keep >= 1, f"checkpoint.keep={c.checkpoint.keep} must be ≥ 1", problems)
     _check_batch(c, n_devices, problems)
+    _check_machine(c, backend, memory_bytes, problems)
     if problems:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+        raise ConfigError("invalid config: " + "; ".join(problems))
+
+
+# Numeric keys and their domains (ends, low, high): every value must be finite and inside. Integer
+# sizes and step counts are checked in validate(), next to the checks that use them.
+DOMAINS = {
+    "model.vocab_size": ("[)", 0, math.inf),  # 0: the tokenizer's vocab, rounded up
+    "model.rope_theta": ("()", 0, math.inf),
+    "model.norm_eps": ("()", 0, math.inf),
+    "model.init_std": ("()", 0, math.inf),
+    "data.val_fraction": ("()", 0, 1),
+    "data.max_bytes": ("[)", 0, math.inf),
+    "data.prefetch": ("[)", 0, math.inf),
+    "train.lr": ("()", 0, math.inf),
+    "train.beta1": ("[)", 0, 1),
+    "train.beta2": ("[)", 0, 1),
+    "train.eps": ("()", 0, math.inf),
+    "train.weight_decay": ("[)", 0, math.inf),
+    "train.grad_clip": ("[)", 0, math.inf),  # 0: off
+    "train.z_loss": ("[)", 0, math.inf),
+    "train.seed": ("[)", 0, 2**63),
+}
+_BPE_MIN_VOCAB = 262  # 256 byte pieces, 4 specials, the newline piece, and one more
+
+
+def _check_domains(c, problems) -> None:
+    for key, (ends, low, high) in DOMAINS.items():
+        section, name = key.split(".")
+        value = c[section][name]
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = number and math.isfinite(value)
+        ok = ok and (low <= value if ends[0] == "[" else low < value)
+        ok = ok and (value <= high if ends[1] == "]" else value < high)
+        if not ok:
+            problems.append(
+                f"{key}={value!r} must be a finite number in {ends[0]}{low}, {high}{ends[1]}"
+            )
+
+
+def _check_tokenizer_spec(spec: str, problems) -> None:
+    """byte, bpe:<N ≥ 262>, or an existing .model file: known without reading any data."""
+    if spec == "byte":
+        return
+    if spec.startswith("bpe:"):
+        size = spec[4:]
+        if not size.isdigit() or int(size) < _BPE_MIN_VOCAB:
+            problems.append(
+                f"data.tokenizer={spec!r}: write bpe:<vocab_size> with vocab_size ≥ "
+                f"{_BPE_MIN_VOCAB} (256 bytes, 4 specials, newline, the text's characters), "
+                "e.g. bpe:8192"
+            )
+    elif "://" not in spec and not os.path.isfile(spec):  # a URL is checked when it is read
+        problems.append(
+            f"data.tokenizer={spec!r} is not 'byte', 'bpe:<vocab_size>' or an existing "
+            "SentencePiece .model file; check the path"
+        )
+
+
+def _check_machine(c, backend, memory_bytes, problems) -> None:
+    """cuDNN attention needs a GPU; the embedding (and Adam's copies) must fit in memory."""
+    m = c.model
+    if m.attention == "cudnn" and backend not in (None, "gpu"):
+        problems.append(
+            f"model.attention='cudnn' needs a GPU but JAX runs on {backend}; use "
+            "model.attention=xla, or auto (cuDNN where there is one)"
+        )
+    spec = c.data.tokenizer
+    bpe = spec.startswith("bpe:") and spec[4:].isdigit()
+    vocab = m.vocab_size or (int(spec[4:]) if bpe else 0)
+    tables = 1 if m.tie_embeddings else 2
+    itemsize = 2 if m.param_dtype == "bfloat16" else 4
+    need = 4 * vocab * m.d_model * itemsize * tables  # parameters, gradients, 2 Adam moments
+    if memory_bytes and need > memory_bytes:
+        problems.append(
+            f"the embedding of vocab {vocab} × model.d_model={m.d_model} needs "
+            f"{need / 2**30:.1f} GiB to train (parameters, gradients, Adam moments) but the "
+            f"devices have {memory_bytes / 2**30:.1f} GiB; use a smaller vocabulary "
+            "(data.tokenizer, model.vocab_size) or more devices"
+        )
 
 
 def _check_batch(c, n_devices, problems):
     """The batch must split evenly over data-parallel replicas and then into micro-batches."""
-    from llm_jax.sharding import mesh_shape  # local: sharding imports jax, config must not
+    from llm_jax.sharding import logical_rules, mesh_shape  # local: sharding imports jax
 
     try:
+        logical_rules(c.mesh)
         shape = mesh_shape(c.mesh, n_devices) if n_devices else None
     except ValueError as e:
         problems.append(str(e))
@@ -217,7 +322,7 @@ def _check_batch(c, n_devices, problems):
             f"data.batch_size={b} is not divisible by the data-parallel size "
             f"mesh.data × mesh.fsdp = {replicas}; use a multiple of {replicas}"
         )
-    elif (b // replicas) % c.train.grad_accum:
+    elif c.train.grad_accum >= 1 and (b // replicas) % c.train.grad_accum:
         problems.append(
             f"train.grad_accum={c.train.grad_accum} must divide the per-replica batch "
             f"{b // replicas} (data.batch_size / data-parallel size)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 
@@ -11,6 +12,8 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 from tensorboard.plugins.text import summary_v2 as text_summary
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+log = logging.getLogger("llm_jax")
 
 
 def flatten(config: dict, prefix: str = "") -> dict:
@@ -22,6 +25,37 @@ def flatten(config: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{key}"] = value
     return out
+
+
+def replace_text(path, text: str) -> None:
+    """Write through a temporary file and a rename (a kill mid-write leaves the old file); an
+    OSError names the file, which a failed write() alone does not (disk full)."""
+    temporary = path.with_name(f"{path.name}.tmp")
+    try:
+        temporary.write_text(text)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, e.filename or str(temporary)) from e
+    temporary.replace(path)
+
+
+def readable_rows(path) -> list[tuple[str, dict]]:
+    """(line, row) of each metrics line that parses; a truncated or garbled line (a killed
+    writer, a bad copy) is dropped with a warning naming the file and the line numbers."""
+    rows, bad = [], []
+    for number, line in enumerate(epath.Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append((line, row))
+        else:
+            bad.append(number)
+    if bad:
+        log.warning("%s: dropped %d unreadable line(s): %s", path, len(bad), bad[:10])
+    return rows
 
 
 class MetricWriter:
@@ -45,8 +79,8 @@ class MetricWriter:
         """config.json (resolved config), run.json (derived facts), and both in TensorBoard."""
         if not self.enabled:
             return
-        (self.workdir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
-        (self.workdir / "run.json").write_text(json.dumps(run_info, indent=2, sort_keys=True))
+        for name, value in (("config.json", config), ("run.json", run_info)):
+            replace_text(self.workdir / name, json.dumps(value, indent=2, sort_keys=True))
         hparams = {
             k: v for k, v in flatten(config).items() if isinstance(v, bool | int | float | str)
         }
@@ -59,15 +93,12 @@ class MetricWriter:
         path = self.workdir / "metrics.jsonl"
         if not self.enabled or not path.exists():
             return
-        rows = [line for line in path.read_text().splitlines() if line.strip()]
-        self.lines = [line for line in rows if json.loads(line)["step"] <= step]
+        rows = readable_rows(path)
+        self.lines = [line for line, row in rows if row["step"] <= step]
         self._write_lines()
 
     def _write_lines(self) -> None:
-        path = self.workdir / "metrics.jsonl"
-        temporary = self.workdir / "metrics.jsonl.tmp"
-        temporary.write_text("".join(line + "\n" for line in self.lines))
-        temporary.replace(path)
+        replace_text(self.workdir / "metrics.jsonl", "".join(line + "\n" for line in self.lines))
         self.written = len(self.lines)
 
     def write(self, row: dict) -> None:

@@ -10,6 +10,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "llm_jax"
 
 # Lowest first: a component may import its own modules and components of lower rank only.
 LAYERS = (
+    ("errors",),  # the UserError base every component's error types extend
     ("sharding", "distributed", "launch"),
     ("config",),
     ("model",),

@@ -10,9 +10,9 @@ import os
 import sys
 import warnings
 
-from absl import app, flags
+from absl import flags
 
-from llm_jax.cli import overrides, paths
+from llm_jax.cli import errors, overrides, paths
 from llm_jax.sweep import run_sweep
 
 flags.DEFINE_string("workdir", "runs/demo", "Sweep directory")
@@ -30,8 +30,8 @@ def main(parsed):
     warnings.filterwarnings("ignore", category=RuntimeWarning)  # optimiser overflow chatter
     workers = max(1, min(2, os.cpu_count() or 1))  # one single-threaded run per core
     summary = run_sweep(
-        FLAGS.study, paths.absolute(FLAGS.workdir), workers=workers, threads_per_run=1,
-        overrides=config_overrides,
+        paths.absolute_spec(FLAGS.study), paths.required("workdir", FLAGS.workdir),
+        workers=workers, threads_per_run=1, overrides=config_overrides,
     )  # fmt: skip
     fit = summary.get("fit", {})
     print(f"\nstatus: {summary['status']}")
@@ -49,8 +49,8 @@ def main(parsed):
     sys.exit(0 if fit else 1)
 
 
-def run():
-    app.run(main, flags_parser=overrides.parse)
+def run(argv=None):
+    errors.run(main, argv, flags_parser=overrides.parse)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,10 @@ Without --out the corpus goes into the cache that training runs use for data.cor
 """
 
 import json
-import logging
 
-from absl import app, flags
-from absl import logging as absl_logging
+from absl import flags
 
+from llm_jax.cli import errors, paths
 from llm_jax.config import get_default_config
 from llm_jax.data import DataError, Store, merge, prepare_store
 from llm_jax.data.dataset import cached_store
@@ -51,33 +50,28 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    del argv
-    absl_logging.set_verbosity(absl_logging.WARNING)
-    logging.getLogger("llm_jax").setLevel(logging.INFO)  # progress lines when not on a terminal
-    cfg = get_default_config().data
+    errors.no_arguments(argv)
+    config = get_default_config()
     for key in (*_KEYS, "bad_records"):
-        cfg[key] = FLAGS[key].value
-    try:
-        print(json.dumps(_prepare(cfg), indent=1))
-    except DataError as e:
-        raise SystemExit(f"error: {e}") from None
+        config.data[key] = FLAGS[key].value
+    paths.absolute_config(config)  # corpus, tokenizer and cache paths; the --out flag below
+    print(json.dumps(_prepare(config.data, paths.absolute(FLAGS.out)), indent=1))
 
 
-def _prepare(cfg) -> dict:
-    if not FLAGS.out:
+def _prepare(cfg, out: str) -> dict:
+    if not out:
         tokenizer = None if cfg.tokenizer.startswith("bpe:") else build_tokenizer(cfg)
         return _checked(cached_store(cfg, cfg.corpus, tokenizer), cfg.seq_len)
     if FLAGS.verify:
-        Store(FLAGS.out).verify("checksum")
-        return {"verified": FLAGS.out, "files": len(Store(FLAGS.out).files())}
+        Store(out).verify("checksum")
+        return {"verified": out, "files": len(Store(out).files())}
     if FLAGS.merge:
-        merge(FLAGS.out)
+        merge(out)
     elif (
-        prepare_store(cfg, FLAGS.out, workers=FLAGS.workers, part=_part(FLAGS.shard), **_layout())
-        is None
+        prepare_store(cfg, out, workers=FLAGS.workers, part=_part(FLAGS.shard), **_layout()) is None
     ):
-        return {"part": FLAGS.shard, "out": FLAGS.out, "next": "--merge once every part is done"}
-    return _checked(Store(FLAGS.out), cfg.seq_len)
+        return {"part": FLAGS.shard, "out": out, "next": "--merge once every part is done"}
+    return _checked(Store(out), cfg.seq_len)
 
 
 def _layout() -> dict:
@@ -104,8 +98,8 @@ def _checked(store: Store, seq_len: int) -> dict:
     return info
 
 
-def run():
-    app.run(main)
+def run(argv=None):
+    errors.run(main, argv)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from llm_jax.config import parse_mixture
+from llm_jax.data.cache_check import intact_store
 from llm_jax.data.inputs import DataError, built_in_version, resolve
 from llm_jax.data.loader import BatchIterator, eval_batches, n_windows
 from llm_jax.data.mixture import Mixture
@@ -158,10 +159,10 @@ def cached_store(data_cfg, spec: str, tokenizer=None) -> Store:
         "settings": [data_cfg[k] for k in ("val_fraction", "max_bytes", "text_key", "bad_records")],
     }
     directory = cache_root(data_cfg) / "stores" / hashlib.sha256(dumps(key)).hexdigest()[:24]
-    if not (directory / MANIFEST).is_file():
+    if not intact_store(directory):  # missing, or broken (removed, to be prepared again)
         directory.parent.mkdir(parents=True, exist_ok=True)
         with _locked(directory.with_name(directory.name + ".lock")):
-            if not (directory / MANIFEST).is_file():
+            if not intact_store(directory):
                 cfg = copy.deepcopy(data_cfg)
                 cfg.corpus = spec
                 log.info("preparing data.corpus=%r into %s (once)", spec, directory)

@@ -14,8 +14,10 @@ import sysconfig
 
 import fsspec
 
+from llm_jax.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError, ValueError):
     """A corpus, tokenizer or data config that cannot be used; the message names the fix."""
 
 

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
+from llm_jax.data.cache_check import load_token_entry, remove_stale_tmp
 from llm_jax.data.sources import Corpus, DataError, load_corpus, utf8
 from llm_jax.data.tokenizer import Tokenizer, build_tokenizer, cache_root, publish
 
@@ -40,12 +41,16 @@ def prepare_data(data_cfg, corpus: Corpus | None = None) -> TokenData:
     tokenizer = build_tokenizer(data_cfg)
     key = f"{_FORMAT}\0{corpus.hash}\0{tokenizer.fingerprint}\0{data_cfg.val_fraction!r}"
     directory = cache_root(data_cfg) / "tokens" / hashlib.sha256(key.encode()).hexdigest()[:24]
-    if not (directory / "info.json").is_file():
+    remove_stale_tmp(directory.parent)
+    entry = load_token_entry(directory)  # None: missing, or broken and removed
+    if entry is None:
         _tokenize_into(directory, corpus, is_val, tokenizer, data_cfg)
-    info = json.loads((directory / "info.json").read_text())
+        entry = load_token_entry(directory)
+    if entry is None:
+        raise DataError(f"the token cache entry {directory} is broken right after writing it; "
+                        "check the disk under data.cache_dir")  # fmt: skip
+    info, train, val = entry
     info["cache"] = str(directory)
-    train = np.load(directory / "train.npy", mmap_mode="r")
-    val = np.load(directory / "val.npy", mmap_mode="r")
     _check_length("training split", len(train), data_cfg)
     _check_length("validation split", len(val), data_cfg)
     return TokenData(tokenizer, train, val, info)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import pathlib
 import random
@@ -23,8 +24,10 @@ import fsspec
 import numpy as np
 import sentencepiece as spm
 
+from llm_jax.data.cache_check import discard, remove_stale_tmp
 from llm_jax.data.sources import DataError, ReadOptions, resolve, sample_documents, utf8
 
+log = logging.getLogger("llm_jax")
 _CONFIG_FILE = "tokenizer.json"
 _MODEL_FILE = "tokenizer.model"
 # bpe:N trains on at most this much text (a seeded sample of documents): ~3 s on the stdlib.
@@ -159,7 +162,15 @@ def load_tokenizer_from_dir(directory) -> Tokenizer:
             f"no tokenizer in {directory} ({_CONFIG_FILE} is missing); it is written by "
             "Tokenizer.save(), e.g. into a run directory by the trainer"
         )
-    config = json.loads(fs.cat_file(f"{root}/{_CONFIG_FILE}"))
+    try:
+        config = json.loads(fs.cat_file(f"{root}/{_CONFIG_FILE}"))
+    except ValueError as e:
+        raise DataError(f"{directory}/{_CONFIG_FILE} is not valid JSON ({e}); it is written by "
+                        "Tokenizer.save()") from e  # fmt: skip
+    if not isinstance(config, dict):
+        raise DataError(
+            f"{directory}/{_CONFIG_FILE} holds a {type(config).__name__}, not an object"
+        )
     if config.get("type") == "byte":
         return ByteTokenizer()
     if config.get("type") == "sentencepiece":
@@ -276,13 +287,27 @@ def _cached_bpe(data_cfg, vocab_size: int, corpus: str) -> SentencePieceTokenize
     """Train bpe:N on the corpus's sample on first use; later calls load the cached model."""
     documents, sample = bpe_sample(corpus, read_options(data_cfg))
     directory = cache_root(data_cfg) / "tokenizers" / f"bpe{vocab_size}-{sample['sha256'][:16]}"
-    if not (directory / _CONFIG_FILE).is_file():
+    remove_stale_tmp(directory.parent)
+    tokenizer = _cached_tokenizer(directory)
+    if tokenizer is None:
         tmp = directory.with_name(f"{directory.name}.tmp{os.getpid()}")
         train_bpe(documents, sample, vocab_size).save(tmp)
         publish(tmp, directory)
-    tokenizer = load_tokenizer_from_dir(directory)
+        tokenizer = load_tokenizer_from_dir(directory)
     tokenizer.spec = f"bpe:{vocab_size}"
     return tokenizer
+
+
+def _cached_tokenizer(directory: pathlib.Path):
+    """The cached tokenizer; None when absent, or broken (then removed, to be trained again)."""
+    if not (directory / _CONFIG_FILE).is_file():
+        return None
+    try:
+        return load_tokenizer_from_dir(directory)
+    except (DataError, OSError) as e:  # a truncated model, a garbled tokenizer.json
+        log.warning("cached tokenizer %s is broken (%s): training it again", directory, e)
+        discard(directory)
+        return None
 
 
 def publish(tmp: pathlib.Path, final: pathlib.Path) -> None:

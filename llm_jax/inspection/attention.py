@@ -7,7 +7,7 @@ import matplotlib
 import numpy as np
 
 from llm_jax.inspection import figures
-from llm_jax.inspection.run import Run, encode_prompt, forward, piece
+from llm_jax.inspection.run import Run, RunError, encode_prompt, forward, piece
 from llm_jax.model import model_config
 
 _LABELLED = 48  # above this many tokens the axes get no per-token labels
@@ -56,7 +56,7 @@ def inspect_attention(run: Run, prompt: str, png, layers=None, heads=None) -> st
 def _check_range(name, chosen, n):
     bad = [i for i in chosen if not 0 <= i < n]
     if bad:
-        raise ValueError(f"{name}s {bad} do not exist: the model has {name}s 0..{n - 1}")
+        raise RunError(f"{name}s {bad} do not exist: the model has {name}s 0..{n - 1}")
 
 
 def _plot(weights, layers, heads, labels, png) -> None:

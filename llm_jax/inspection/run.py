@@ -10,10 +10,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from llm_jax.errors import UserError
 from llm_jax.model import ModelConfig, Transformer, model_config
 
 
-class RunError(ValueError):
+class RunError(UserError, ValueError):
     """A run directory that cannot be used for inference; the message says why and what to do."""
 
 
@@ -88,6 +89,11 @@ def forward(model_cfg, params, ids: list[int], mutable: tuple = ()):
     """Full forward of one prompt: logits (1, L, V), plus the mutated collections if asked.
 
     model_cfg: a ModelConfig or config.model (a ConfigDict)."""
+    if len(ids) > model_cfg.max_seq_len:
+        raise RunError(
+            f"the text is {len(ids)} tokens (with the EOS that starts a document), more than "
+            f"model.max_seq_len={model_cfg.max_seq_len}; shorten --text"
+        )
     apply = jitted_apply(model_config(model_cfg), mutable)
     return apply({"params": params}, jnp.asarray([ids], jnp.int32))
 

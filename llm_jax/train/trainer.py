@@ -5,6 +5,7 @@ No callbacks: eval, logging and checkpointing are `if step % every == 0` lines i
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import signal
@@ -18,21 +19,28 @@ from etils import epath
 from jax.experimental import multihost_utils
 
 from llm_jax import checkpoint as ckpt
-from llm_jax.config import parse_init_from, validate
+from llm_jax.config import validate
 from llm_jax.data import open_training_data
+from llm_jax.errors import UserError
 from llm_jax.interop import hf_import
 from llm_jax.metric_writer import MetricWriter
 from llm_jax.model.flops import all_conventions
 from llm_jax.model.size import param_counts, train_flops_per_token
+from llm_jax.train import resume
 from llm_jax.train.setup import build
 from llm_jax.train.state import TrainState, init_state
-from llm_jax.train.throughput import peak_flops_per_device
+from llm_jax.train.throughput import device_memory_bytes, peak_flops_per_device
+from llm_jax.train.workdir import WorkdirLock, check_run_dir
 
 log = logging.getLogger("llm_jax")
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(UserError, RuntimeError):
     """Loss or gradients became NaN/Inf; the last good checkpoint is kept."""
+
+
+class DiskFull(UserError, OSError):
+    """No space left while writing the run; what was saved before is kept."""
 
 
 class _Preemption:
@@ -69,30 +77,63 @@ def resolve_vocab(config, tokenizer) -> None:
         config.model.vocab_size = -(-tokenizer.vocab_size // 64) * 64
 
 
-def train(config, workdir) -> dict:
-    """Train (or resume) the run in `workdir`; returns the last train and eval metrics."""
+def train(config, workdir, step: int | None = None) -> dict:
+    """Train (or resume) the run in `workdir`; returns the last train and eval metrics.
+
+    Resumes from the newest checkpoint that restores, or from `step` (later checkpoints are
+    moved to checkpoints/superseded/). A finished run (at train.steps) is left as it is.
+    """
     workdir = epath.Path(workdir)
     from_hf = hf_import.hf_dir(config.train.init_from)
     if from_hf:  # model keys and tokenizer come from the Hugging Face directory
         hf_import.resolve_config(config, from_hf)
-    validate(config, n_devices=jax.device_count())  # cheap checks before any data work
+    machine = dict(backend=jax.default_backend(), memory_bytes=device_memory_bytes())
+    validate(config, n_devices=jax.device_count(), **machine)  # cheap checks before data work
+    check_run_dir(workdir)
+    with WorkdirLock(workdir, enabled=jax.process_index() == 0):
+        checkpointer = ckpt.Checkpointer(workdir, keep=config.checkpoint.keep)
+        try:
+            return _train(config, workdir, step, checkpointer, from_hf)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            raise DiskFull(
+                f"no space left on the device writing {e.filename or workdir}; kept: "
+                f"checkpoints {checkpointer.all_steps()} in {checkpointer.directory()} and the "
+                "metrics logged before; free space and rerun the same command to resume"
+            ) from e
+        finally:
+            checkpointer.close()  # waits for an in-flight async save, so it is never lost
+
+
+def _train(config, workdir, step, checkpointer, from_hf) -> dict:
+    start_step = resume.resume_step(checkpointer, config, step)
+    saved = resume.SavedRun(workdir, start_step) if start_step else None
+    source = None if start_step else resume.branch_source(config)
+    runs = [r for r in (saved, source) if r is not None]
+    for run in runs:  # config keys now; the corpus and tokenizer once they are known
+        run.check(config, data=run is saved)
     # Manifests only (a raw corpus is prepared into the cache once); checked before any step.
     data = open_training_data(config.data, steps=config.train.steps, seed=config.train.seed)
     tokenizer = data.tokenizer
     resolve_vocab(config, tokenizer)
     validate(config, n_devices=jax.device_count(), tokenizer_vocab=tokenizer.vocab_size)
-    checkpointer = ckpt.Checkpointer(workdir, keep=config.checkpoint.keep)
-    start_step = checkpointer.latest_step() or 0
-    if start_step:
-        ckpt.check_compatible(ckpt.load_config(workdir), config)
+    facts = data.info
+    for run in runs:
+        run.check(config, facts["corpus_hash"], facts["tokenizer_fingerprint"], data=run is saved)
+    if start_step == config.train.steps and step is None:
+        log.info("%s is finished (step %d = train.steps): nothing to do", workdir, start_step)
+        return {}
     parts = build(config)
     if start_step:
-        state, _ = checkpointer.restore(start_step, parts.restore_target)
+        if step is not None:
+            resume.set_aside_after(checkpointer, step)
+        start_step, state, _ = checkpointer.restore_newest(parts.restore_target, upto=start_step)
         log.info("resumed from step %d", start_step)
     elif from_hf:
         state = _init_from_hf(config, parts, from_hf)
-    elif config.train.init_from:  # a branch: continue another run's full state in this workdir
-        state = _init_from(config, parts.restore_target)
+    elif source:  # a branch: continue another run's full state in this workdir
+        state = source.restore(parts.restore_target)
         start_step = int(state.step)
     else:
         state = init_state(
@@ -102,6 +143,7 @@ def train(config, workdir) -> dict:
     is_main = jax.process_index() == 0
     writer = MetricWriter(workdir, enabled=is_main)
     run_info = _run_info(config, data, parts)
+    run_info["invocations"] = resume.invocations(workdir, config, start_step)
     writer.write_config(config.to_dict(), run_info)
     writer.drop_after(start_step)
     if is_main:
@@ -109,30 +151,7 @@ def train(config, workdir) -> dict:
     try:
         return _loop(config, parts, state, data, start_step, checkpointer, writer, run_info)
     finally:
-        checkpointer.close()  # waits for an in-flight async save, so it is never lost
         writer.close()
-
-
-def _init_from(config, target):
-    """Full state (params, optimizer, step, RNG) of train.init_from = "WORKDIR:STEP"."""
-    source, step = parse_init_from(config.train.init_from)
-    where = f"train.init_from={config.train.init_from!r}"
-    if step >= config.train.steps:
-        raise ckpt.CheckpointError(f"{where}: step {step} must be < train.steps")
-    try:
-        ckpt.check_compatible(ckpt.load_config(source), config)
-    except ckpt.CheckpointError as e:
-        raise ckpt.CheckpointError(f"{where}: {e}") from e
-    saved = ckpt.Checkpointer(source, keep=1 << 30, async_save=False)  # restores only, never prunes
-    try:
-        if step not in saved.manager.all_steps():
-            have = sorted(saved.manager.all_steps())
-            raise ckpt.CheckpointError(f"{where}: no checkpoint at step {step}; {source}: {have}")
-        state, _ = saved.restore(step, target)
-    finally:
-        saved.close()
-    log.info("initialised from %s at step %d", source, step)
-    return state
 
 
 def _init_from_hf(config, parts, directory):
@@ -224,12 +243,18 @@ def _global(parts, local_batch: np.ndarray):
 
 def _fetch_finite(metrics, step: int, checkpointer) -> dict:
     metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    if not all(math.isfinite(metrics[k]) for k in ("loss", "grad_norm")):
+    bad = [k for k in ("loss", "grad_norm", *metrics) if not math.isfinite(metrics.get(k, 0.0))]
+    if bad:
         kept = checkpointer.latest_step()
+        what = (
+            f"the last good checkpoint (step {kept}) is kept"
+            if kept
+            else "no checkpoint was saved yet (checkpoint.every_steps), so none is kept"
+        )
         raise TrainingDiverged(
-            f"non-finite loss or gradient at step {step} ({metrics}). The last good checkpoint "
-            f"(step {kept}) is kept. Lower train.lr, lengthen train.warmup_steps, set "
-            "train.z_loss=1e-4, or compute in float32 (model.dtype)."
+            f"non-finite {bad[0]} ({metrics[bad[0]]}) at step {step}: training diverged and "
+            f"stopped; {what}. Lower train.lr, lengthen train.warmup_steps, set "
+            "train.z_loss=1e-4, or compute in float32 (model.dtype)"
         )
     return metrics
 
