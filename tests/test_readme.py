@@ -69,6 +69,16 @@ COMMANDS = [
     Command(
         ".venv/bin/python tools/inspect_model.py attention --workdir=runs/model --text='import os'"
     ),  # fmt: skip
+    Command(".venv/bin/python tools/export_hf.py --workdir=runs/model --out=hf/model"),
+    Command(
+        "python -c \"import transformers as t; t.AutoModelForCausalLM.from_pretrained('hf/model'); "
+        "t.AutoTokenizer.from_pretrained('hf/model')\""
+    ),
+    Command(
+        ".venv/bin/python tools/train.py --config=configs/finetune_hf.py --workdir=runs/ft "
+        "--config.train.init_from=hf:hf/model --config.data.corpus=my_text.jsonl",
+        (*SHORT, "--config.data.seq_len=64"),
+    ),
     Command(
         ".venv/bin/python tools/fit_scaling_laws.py --runs=runs.csv --out=fits/ --bootstrap=1000",
         replace=(("--bootstrap=1000", "--bootstrap=20"),),
@@ -105,6 +115,7 @@ NOT_RUN = {  # README commands this test does not run, and why
     "python tools/launch_tpu_vm.py ...same flags... --run": "calls gcloud",
     "srun ": "needs a SLURM cluster",
     "JAX_PLATFORMS=cpu XLA_FLAGS=--xla_force_host_platform_device_count=2": "in the loop, below",
+    ".venv/bin/python tools/evaluate.py --workdir=runs/model --tasks=hellaswag": "downloads data",
 }
 
 
@@ -123,7 +134,7 @@ def test_the_listed_commands_are_the_readmes():
     missing = [c.readme for c in COMMANDS if not any(s.startswith(c.readme) for s in shown)]
     assert not missing
     assert TWO_PROCESSES in shown
-    local = [s for s in shown if "tools/" in s and "gs://" not in s]
+    local = [s for s in shown if ("tools/" in s or "python -c" in s) and "gs://" not in s]
     known = [c.readme for c in COMMANDS] + list(NOT_RUN)
     assert [s for s in local if not any(s.startswith(k) for k in known)] == []
 
@@ -140,6 +151,11 @@ def root(tmp_path):
             f.write(
                 "\n\n".join(f"Chapter {i}.{j}. " + "It was a dark night. " * 20 for j in range(400))
             )
+    lines = (
+        json.dumps({"text": f"Record {i}: " + "some text to fine-tune on. " * 8})
+        for i in range(600)
+    )
+    (tmp_path / "my_text.jsonl").write_text("\n".join(lines) + "\n")
     table = isoflop_table(budgets=(1e18, 1e19, 1e20), per_budget=7, noise=0.005)
     write_csv(tmp_path / "runs.csv", table, ["params", "tokens", "loss", "flops"])
     return tmp_path

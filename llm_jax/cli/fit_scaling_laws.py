@@ -112,8 +112,8 @@ def _summarise(doc: dict) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
-def run():
-    sys.exit(main())
+def run(argv=None):
+    sys.exit(main(argv))
 
 
 if __name__ == "__main__":

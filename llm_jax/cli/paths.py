@@ -8,7 +8,7 @@ keys that are paths through absolute_config() / absolute_override().
 
 import os
 
-from llm_jax.data.sources import BUILT_IN
+from llm_jax.data.inputs import BUILT_IN
 from llm_jax.errors import UserError
 
 
@@ -36,17 +36,25 @@ def _key_value(key: str, value: str) -> str:
     """One path-valued config key made absolute; names (stdlib, byte, bpe:N) left alone."""
     if key == "data.corpus":
         return value if value in BUILT_IN else absolute(value)
+    if key == "data.mixture":  # NAME:WEIGHT:CORPUS,...: each corpus as data.corpus
+        entries = [entry.split(":", 2) for entry in value.split(",")] if value else []
+        return ",".join(
+            ":".join([*e[:2], _key_value("data.corpus", e[2])]) if len(e) == 3 else ":".join(e)
+            for e in entries
+        )
     if key == "data.tokenizer":  # a path that does not exist stays as typed, for the error
         return absolute(value) if os.path.isfile(value) else value
     if key == "data.cache_dir":
         return absolute(value)
-    if key == "train.init_from":  # WORKDIR:STEP; other forms (e.g. hf:DIR) are not ours to change
+    if key == "train.init_from":  # WORKDIR:STEP, or hf:DIR (a Hugging Face model directory)
+        if value.startswith("hf:"):
+            return "hf:" + absolute(value[3:])
         workdir, sep, step = value.rpartition(":")
         return f"{absolute(workdir)}:{step}" if sep and workdir and step.isdigit() else value
     return value
 
 
-PATH_KEYS = ("data.corpus", "data.tokenizer", "data.cache_dir", "train.init_from")
+PATH_KEYS = ("data.corpus", "data.mixture", "data.tokenizer", "data.cache_dir", "train.init_from")
 
 
 def absolute_config(config):

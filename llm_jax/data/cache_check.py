@@ -15,8 +15,6 @@ import time
 
 import numpy as np
 
-from llm_jax.data.inputs import DataError
-
 log = logging.getLogger("llm_jax")
 _TMP_SUFFIX = re.compile(r"\.(?:tmp|broken)(\d+)$")  # being written / being removed
 STALE_AFTER_S = 600  # a dead PID's temporary directory older than this is removed
@@ -30,21 +28,6 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:  # it exists, owned by another user
         return True
-    return True
-
-
-def intact_store(directory: pathlib.Path) -> bool:
-    """Whether a cached store is there and whole; a broken one is removed (with a warning)."""
-    from llm_jax.data.store import MANIFEST, Store  # local: store → tokenizer → this module
-
-    if not (directory / MANIFEST).is_file():
-        return False
-    try:
-        Store(str(directory)).verify("size")
-    except (DataError, OSError, ValueError, KeyError) as e:
-        log.warning("cached token store %s is broken (%s): preparing it again", directory, e)
-        discard(directory)
-        return False
     return True
 
 

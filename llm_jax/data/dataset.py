@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from llm_jax.config import parse_mixture
-from llm_jax.data.cache_check import intact_store
+from llm_jax.data.cache_check import discard
 from llm_jax.data.inputs import DataError, built_in_version, resolve
 from llm_jax.data.loader import BatchIterator, eval_batches, n_windows
 from llm_jax.data.mixture import Mixture
@@ -159,16 +159,29 @@ def cached_store(data_cfg, spec: str, tokenizer=None) -> Store:
         "settings": [data_cfg[k] for k in ("val_fraction", "max_bytes", "text_key", "bad_records")],
     }
     directory = cache_root(data_cfg) / "stores" / hashlib.sha256(dumps(key)).hexdigest()[:24]
-    if not intact_store(directory):  # missing, or broken (removed, to be prepared again)
+    if not _intact(directory):  # missing, or broken (removed, to be prepared again)
         directory.parent.mkdir(parents=True, exist_ok=True)
         with _locked(directory.with_name(directory.name + ".lock")):
-            if not intact_store(directory):
+            if not _intact(directory):
                 cfg = copy.deepcopy(data_cfg)
                 cfg.corpus = spec
                 log.info("preparing data.corpus=%r into %s (once)", spec, directory)
                 tokenizer = tokenizer or build_tokenizer(cfg)
                 prepare_store(cfg, str(directory), workers=cfg.prepare_workers, tokenizer=tokenizer)
     return Store(str(directory))
+
+
+def _intact(directory) -> bool:
+    """Whether a cached store is there and whole; a broken one is removed (with a warning)."""
+    if not (directory / MANIFEST).is_file():
+        return False
+    try:
+        Store(str(directory)).verify("size")
+    except (DataError, OSError, ValueError, KeyError) as e:  # truncated or garbled files
+        log.warning("cached token store %s is broken (%s): preparing it again", directory, e)
+        discard(directory)
+        return False
+    return True
 
 
 def _open_store(data_cfg, spec: str, tokenizer) -> Store:

@@ -269,6 +269,34 @@ CASES = {
         "train.lrr",
         target="fresh",
     ),
+    "mixture form": train("--config.data.mixture=web:0:stdlib", "data.mixture"),
+    "prepare --shard": tool(
+        "prepare_data", ["--out={dir}/store", "--shard=3/2"], "--shard", target="fresh"
+    ),
+    "prepare corpus missing": tool(
+        "prepare_data", ["--corpus=nope.txt", "--out={dir}/store"], "nope.txt", target="fresh"
+    ),
+    "fit runs missing": tool(
+        "fit_scaling_laws", ["--runs={dir}/runs.csv", "--out={dir}/fit"], "runs.csv", target="fresh"
+    ),
+    "fit --approaches": tool(
+        "fit_scaling_laws",
+        ["--runs=x.csv", "--out=y", "--approaches=4"],
+        "--approaches",
+        target="none",
+    ),
+    "export --max_shard_mb": tool(
+        "export_hf", ["--workdir={dir}", "--out={run}/../hf", "--max_shard_mb=0"], "--max_shard_mb"
+    ),
+    "export no run": tool(
+        "export_hf", ["--workdir={dir}", "--out={dir}/hf"], "config.json", target="fresh"
+    ),
+    "evaluate --limit": tool("evaluate", ["--workdir={dir}", "--tasks=x", "--limit=0"], "--limit"),
+    "evaluate --include_path": tool(
+        "evaluate",
+        ["--workdir={dir}", "--tasks=x", "--include_path={inputs}/nope"],
+        "--include_path",
+    ),
     "launch local workdir": tool(
         "launch_tpu_vm", [*LAUNCH, "--workdir=runs/x"], "gs://", target="none"
     ),

@@ -67,14 +67,28 @@ def test_stale_temporary_directories_are_removed(tmp_path):
 
 
 def test_a_broken_cached_bpe_tokenizer_is_trained_again(tmp_path, caplog):
-    from llm_jax.data import build_tokenizer, load_corpus
+    from llm_jax.data import build_tokenizer
 
     cfg = data_cfg(tmp_path, corpus=paragraphs(tmp_path), tokenizer="bpe:300")
-    corpus = load_corpus(cfg.corpus)
-    first = build_tokenizer(cfg, corpus)
+    first = build_tokenizer(cfg)
     (cached,) = (tmp_path / "cache" / "tokenizers").iterdir()
     (cached / "tokenizer.model").write_bytes(b"truncated")
     with caplog.at_level(logging.WARNING, logger="llm_jax"):
-        again = build_tokenizer(cfg, corpus)
+        again = build_tokenizer(cfg)
     assert f"cached tokenizer {cached} is broken" in caplog.text
     assert again.fingerprint == first.fingerprint  # the same model, trained again
+
+
+def test_a_broken_cached_token_store_is_prepared_again(tmp_path, caplog):
+    from llm_jax.data import open_training_data
+
+    cfg = data_cfg(tmp_path, corpus=paragraphs(tmp_path), seq_len=32)
+    first = open_training_data(cfg, steps=1, seed=0)
+    tokens = np.array(first.sources[0].train[0 : len(first.sources[0].train)])
+    (store,) = (tmp_path / "cache" / "stores").glob("*/manifest.json")
+    shard = sorted((store.parent / "shards").glob("train-*.bin"))[0]
+    os.truncate(shard, shard.stat().st_size // 2)
+    with caplog.at_level(logging.WARNING, logger="llm_jax"):
+        again = open_training_data(cfg, steps=1, seed=0)
+    assert f"cached token store {store.parent} is broken" in caplog.text
+    np.testing.assert_array_equal(again.sources[0].train[0 : len(tokens)], tokens)
