@@ -205,6 +205,7 @@ def read_tables(small: pathlib.Path, big: pathlib.Path) -> None:
 def page_cache(store: pathlib.Path, keep: bool) -> None:
     """Evict the store's shards from the page cache (cold: every window is a disk read), or
     read them all once (warm: windows are memory reads)."""
+    os.sync()  # the store was just written: evicting dirty pages would measure the writeback
     for shard in (store / "shards").glob("*.bin"):
         with open(shard, "rb") as f:
             if keep:
