@@ -68,7 +68,7 @@ class SavedRun:
         self.config = _complete(ckpt.load_config(workdir))
         info = read_run_file(workdir, "run.json")
         self.facts = info.get("data", {}) if info else {}
-        self._optimizer = None
+        self._params = self._optimizer = None  # computed on first use
         self.checkpointer = None  # a branch source's, to restore its state
 
     def restore(self, target):
@@ -124,9 +124,8 @@ class SavedRun:
     def _optimizer_structure(self, config):
         """The optax state tree of both train configs, on the run's parameter shapes."""
         if self._optimizer is None:
-            params = ckpt.abstract_params(self.config.model, jax.local_devices()[0])
-            self._params = params
-            self._optimizer = _structure(self.config.train, params)
+            self._params = ckpt.abstract_params(self.config.model, jax.local_devices()[0])
+            self._optimizer = _structure(self.config.train, self._params)
         if _structure(config.train, self._params) == self._optimizer:
             return []
         keys = [
