@@ -41,6 +41,9 @@ def get_default_config() -> ml_collections.ConfigDict:
     m.param_dtype = "float32"  # dtype parameters are stored (and optimised) in
     m.remat = "none"  # activation rematerialisation per block: none | full | dots_saveable
     m.scan_layers = True  # nn.scan over blocks, so compile time does not grow with depth
+    # Layers per scan iteration (params stay stacked): 0 = by backend, all of them on CPU (faster
+    # there), 1 on GPU/TPU (compile time flat in depth); n forces n.
+    m.scan_unroll = 0
     m.attention = "xla"  # xla (einsum reference) | cudnn | auto (jax.nn.dot_product_attention)
 
     c.data = d = ml_collections.ConfigDict()
@@ -126,6 +129,7 @@ def validate(c: ml_collections.ConfigDict, *, n_devices: int | None = None, toke
     m, d, t = c.model, c.data, c.train
     for key in ("d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff", "max_seq_len"):
         _check(m[key] > 0, f"model.{key}={m[key]} must be positive", problems)
+    _check(m.scan_unroll >= 0, f"model.scan_unroll={m.scan_unroll} must be ≥ 0 (0: auto)", problems)
     for key in ("seq_len", "batch_size", "eval_tokens"):
         _check(d[key] > 0, f"data.{key}={d[key]} must be positive", problems)
     if problems:  # the checks below divide by these

@@ -13,7 +13,7 @@ from absl import logging as absl_logging
 from ml_collections import config_flags
 
 from llm_jax import distributed
-from llm_jax.cli import paths
+from llm_jax.cli import host, paths
 from llm_jax.train.trainer import train
 
 config_flags.DEFINE_config_file("config", None, "Preset file: configs/<name>.py[:arg]")
@@ -35,6 +35,7 @@ def main(argv):
 
 
 def run():
+    host.reexec_with_host_tunables()  # before JAX starts: malloc settings for XLA CPU
     app.run(main)
 
 
