@@ -28,6 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from llm_jax.cli.host import reexec_with_host_tunables  # noqa: E402
 
+SINGLE_THREAD_XLA_FLAGS = ["--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1"]
 SMOKE = dict(d_model=64, n_layers=2, n_heads=4, d_ff=256, seq_len=64, batch_size=8)
 REFERENCE = dict(d_model=256, n_layers=4, n_heads=4, d_ff=1024, seq_len=256, batch_size=16)
 
@@ -112,11 +113,11 @@ class Torch:
 
 
 def _time_steps(impl, batches, first: int, steps: int):
-    """Wall seconds for `steps` steps from batch `first`, and the losses."""
-    start = time.perf_counter()
+    """Wall and process CPU seconds for `steps` steps from batch `first`, and the losses."""
+    start, cpu = time.perf_counter(), time.process_time()
     losses = [impl.step(batches[(first + i) % len(batches)]) for i in range(steps)]
     losses = [impl.sync(loss) for loss in losses]  # llm_jax dispatches ahead; wait for all
-    return time.perf_counter() - start, losses
+    return time.perf_counter() - start, time.process_time() - cpu, losses
 
 
 def make_impls(config, compile_torch: bool):
@@ -142,20 +143,24 @@ def warm_up(impls, batches, errors):
 
 
 def run(config, rounds: int, steps: int, compile_torch: bool = True) -> dict:
-    t, d = config.train, config.data
+    d = config.data
     batches = text_batches(rounds * steps + 2, d.batch_size, d.seq_len)
     impls, errors = make_impls(config, compile_torch)
     impls = warm_up(impls, batches, errors)
     rates = {impl.name: [] for impl in impls}
+    cpu_rates = {impl.name: [] for impl in impls}  # tokens per CPU-second (spinning included)
     losses = {impl.name: [] for impl in impls}
     load = []
     for r in range(rounds):
         load.append(os.getloadavg()[0])
         for impl in impls:
-            seconds, step_losses = _time_steps(impl, batches, 2 + r * steps, steps)
+            seconds, cpu, step_losses = _time_steps(impl, batches, 2 + r * steps, steps)
             rates[impl.name].append(steps * d.batch_size * d.seq_len / seconds)
+            cpu_rates[impl.name].append(steps * d.batch_size * d.seq_len / cpu)
             losses[impl.name] += step_losses
-    return report(config, rates, losses, load, errors)
+    result = report(config, rates, losses, load, errors)
+    result["tokens_per_cpu_s"] = {name: statistics.median(r) for name, r in cpu_rates.items()}
+    return result
 
 
 def report(config, rates, losses, load, errors) -> dict:
@@ -197,8 +202,12 @@ def report(config, rates, losses, load, errors) -> dict:
 def markdown(result: dict) -> str:
     s, tps = result["shape"], result["tokens_per_s"]
     head = f"d{s['d_model']}-L{s['n_layers']} seq{s['seq_len']} b{s['batch_size']}"
-    cells = [f"{tps.get(n, float('nan')):,.0f}" for n in ("llm_jax", "torch eager", "torch.compile")]
-    ratios = [f"{result['ratio'].get(n, float('nan')):.2f}" for n in ("torch eager", "torch.compile")]
+    cells = [
+        f"{tps.get(n, float('nan')):,.0f}" for n in ("llm_jax", "torch eager", "torch.compile")
+    ]
+    ratios = [
+        f"{result['ratio'].get(n, float('nan')):.2f}" for n in ("torch eager", "torch.compile")
+    ]
     load = result["load_average"]
     return (
         "| shape | params | llm_jax | eager | compiled | ratio eager | ratio compiled | load |\n"
@@ -215,12 +224,22 @@ def main():
     parser.add_argument("--steps", type=int, default=None, help="steps per round per framework")
     parser.add_argument("--no-compile", dest="compile", action="store_false")
     parser.add_argument("--json", default="", help="also write the report here")
+    parser.add_argument("--threads", type=int, default=0, help="1: both single-threaded")
     args = parser.parse_args()
+    if args.threads == 1:  # before JAX starts its thread pools
+        os.environ["XLA_FLAGS"] = " ".join(
+            [os.environ.get("XLA_FLAGS", ""), *SINGLE_THREAD_XLA_FLAGS]
+        ).strip()
+        import torch
+
+        torch.set_num_threads(1)
     rounds = args.rounds or (3 if args.smoke else 8)
     steps = args.steps or (4 if args.smoke else 3)
     result = run(reference_config(args.smoke), rounds, steps, args.compile)
+    result["threads"] = args.threads or os.cpu_count()
     print(markdown(result))
-    print(json.dumps({k: result[k] for k in ("tokens_per_s", "ratio", "mfu", "errors")}, indent=1))
+    keys = ("tokens_per_s", "tokens_per_cpu_s", "ratio", "mfu", "errors")
+    print(json.dumps({k: result[k] for k in keys}, indent=1))
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(result, indent=1))
 

@@ -1,4 +1,4 @@
-"""The llm_jax transformer written again in PyTorch, for bench_peer.py (torch is never a dependency).
+"""llm_jax's transformer written again in PyTorch for bench_peer.py (torch is never a dependency).
 
 Same shapes and the same training work per step as llm_jax's train step: tied embeddings, RoPE
 ("rotate half"), RMSNorm in float32, causal attention through scaled_dot_product_attention with one
@@ -98,7 +98,10 @@ def make_optimizer(model, t):
     """AdamW (t: llm_jax's config.train) with weight decay on the matrices but not the embedding."""
     decay = [p for n, p in model.named_parameters() if p.ndim == 2 and not n.startswith("embed")]
     rest = [p for n, p in model.named_parameters() if p.ndim != 2 or n.startswith("embed")]
-    groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": rest, "weight_decay": 0}]
+    groups = [
+        {"params": decay, "weight_decay": t.weight_decay},
+        {"params": rest, "weight_decay": 0},
+    ]
     return torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
 
 

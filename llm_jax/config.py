@@ -89,6 +89,9 @@ def get_default_config() -> ml_collections.ConfigDict:
 
     c.log = ml_collections.ConfigDict()
     c.log.every_steps = 10  # write train metrics every N steps
+    # (start, stop): a jax.profiler trace of the steps with index in [start, stop) (index = steps
+    # done before it), into DIR/tensorboard for TensorBoard's profile plugin; () is off.
+    c.log.profile_steps = ()
 
     c.mesh = ms = ml_collections.ConfigDict()
     ms.data = -1  # data-parallel axis size (-1: all devices left over)
@@ -183,9 +186,22 @@ def validate(c: ml_collections.ConfigDict, *, n_devices: int | None = None, toke
     for section in ("eval", "checkpoint", "log"):
         _check(c[section].every_steps > 0, f"{section}.every_steps must be positive", problems)
     _check(c.checkpoint.keep >= 1, "checkpoint.keep must be ≥ 1", problems)
+    _check_profile_steps(c.log.profile_steps, t.steps, problems)
     _check_batch(c, n_devices, problems)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _check_profile_steps(window, steps: int, problems) -> None:
+    if not window:
+        return
+    ok = len(window) == 2 and all(isinstance(x, int) for x in window)
+    _check(
+        ok and 0 <= window[0] < window[1] <= steps,
+        f"log.profile_steps={tuple(window)!r} must be () or (start, stop) with "
+        f"0 ≤ start < stop ≤ train.steps={steps}, e.g. (10, 13)",
+        problems,
+    )
 
 
 def _check_batch(c, n_devices, problems):
