@@ -48,6 +48,9 @@ def get_default_config() -> ml_collections.ConfigDict:
     m.param_dtype = "float32"  # dtype parameters are stored (and optimised) in
     m.remat = "none"  # activation rematerialisation per block: none | full | dots_saveable
     m.scan_layers = True  # nn.scan over blocks, so compile time does not grow with depth
+    # Layers per scan iteration (params stay stacked): 0 = by backend, all of them on CPU (faster
+    # there), 1 on GPU/TPU (compile time flat in depth); n forces n.
+    m.scan_unroll = 0
     m.attention = "xla"  # xla (einsum reference) | cudnn | auto (jax.nn.dot_product_attention)
 
     c.data = d = ml_collections.ConfigDict()
@@ -104,6 +107,9 @@ def get_default_config() -> ml_collections.ConfigDict:
 
     c.log = ml_collections.ConfigDict()
     c.log.every_steps = 10  # write train metrics every N steps
+    # (start, stop): a jax.profiler trace of the steps with index in [start, stop) (index = steps
+    # done before it), into DIR/tensorboard for TensorBoard's profile plugin; () is off.
+    c.log.profile_steps = ()
 
     c.mesh = ms = ml_collections.ConfigDict()
     ms.data = -1  # data-parallel axis size (-1: all devices left over)
@@ -157,6 +163,7 @@ def validate(
     m, d, t = c.model, c.data, c.train
     for key in ("d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff", "max_seq_len"):
         _check(m[key] > 0, f"model.{key}={m[key]} must be positive", problems)
+    _check(m.scan_unroll >= 0, f"model.scan_unroll={m.scan_unroll} must be ≥ 0 (0: auto)", problems)
     for key in ("seq_len", "batch_size", "eval_tokens"):
         _check(d[key] > 0, f"data.{key}={d[key]} must be positive", problems)
     if problems:  # the checks below divide by these
@@ -221,6 +228,7 @@ def validate(
         every = c[section].every_steps
         _check(every > 0, f"{section}.every_steps={every} must be positive", problems)
     _check(c.checkpoint.keep >= 1, f"checkpoint.keep={c.checkpoint.keep} must be ≥ 1", problems)
+    _check_profile_steps(c.log.profile_steps, t.steps, problems)
     _check_batch(c, n_devices, problems)
     _check_machine(c, backend, memory_bytes, problems)
     if problems:
@@ -303,6 +311,18 @@ def _check_machine(c, backend, memory_bytes, problems) -> None:
             f"devices have {memory_bytes / 2**30:.1f} GiB; use a smaller vocabulary "
             "(data.tokenizer, model.vocab_size) or more devices"
         )
+
+
+def _check_profile_steps(window, steps: int, problems) -> None:
+    if not window:
+        return
+    ok = len(window) == 2 and all(isinstance(x, int) for x in window)
+    _check(
+        ok and 0 <= window[0] < window[1] <= steps,
+        f"log.profile_steps={tuple(window)!r} must be () or (start, stop) with "
+        f"0 ≤ start < stop ≤ train.steps={steps}, e.g. (10, 13)",
+        problems,
+    )
 
 
 def _check_batch(c, n_devices, problems):

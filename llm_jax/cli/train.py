@@ -12,7 +12,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from llm_jax import distributed
-from llm_jax.cli import errors, paths
+from llm_jax.cli import errors, host, paths
 from llm_jax.train.trainer import train
 
 config_flags.DEFINE_config_file("config", None, "Preset file: configs/<name>.py[:arg]")
@@ -34,6 +34,8 @@ def main(argv):
 
 
 def run(argv=None):
+    if argv is None:  # a command line, not a test calling in: set malloc up before JAX starts
+        host.reexec_with_host_tunables()
     errors.run(main, argv)
 
 

@@ -32,6 +32,8 @@ class ModelConfig:
     remat: str  # none | full | dots_saveable
     scan_layers: bool
     attention: str  # xla | cudnn | auto
+    # Fields with a default may be absent from an older run's config.json.
+    scan_unroll: int = 0  # layers per scan iteration; 0: by backend (transformer.scan_unroll)
 
     @property
     def head_dim(self) -> int:
@@ -48,6 +50,9 @@ class ModelConfig:
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig))
+_REQUIRED = tuple(
+    f.name for f in dataclasses.fields(ModelConfig) if f.default is dataclasses.MISSING
+)
 
 
 def model_config(model) -> ModelConfig:
@@ -57,9 +62,9 @@ def model_config(model) -> ModelConfig:
     """
     if isinstance(model, ModelConfig):
         return model
-    missing = [key for key in _FIELDS if key not in model]
+    missing = [key for key in _REQUIRED if key not in model]
     if missing:
         raise ConfigError(
             f"config.model lacks {', '.join(missing)}; add them (defaults in llm_jax/config.py)"
         )
-    return ModelConfig(**{key: model[key] for key in _FIELDS})
+    return ModelConfig(**{key: model[key] for key in _FIELDS if key in model})

@@ -1,5 +1,7 @@
 """The projection, norm and MLP layers; every parameter carries logical axis names for sharding."""
 
+import math
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -11,8 +13,31 @@ def dense_init(std: float, axes: tuple):
     return nn.with_logical_partitioning(nn.initializers.normal(std), axes)
 
 
+def contracted_dims(equation: str) -> int:
+    """How many leading kernel dims an equation contracts: "BLHK,HKD->BLD" → 2.
+
+    The form is fixed: input = (batch dims, contracted), kernel = (contracted, out),
+    output = (batch dims, out).
+    """
+    inputs, output = equation.split("->")
+    x, kernel = inputs.split(",")
+    n = sum(1 for c in kernel if c in x)
+    batch = x[: len(x) - n]
+    if kernel[:n] != x[len(x) - n :] or output != batch + kernel[n:]:
+        raise ValueError(
+            f"{equation!r}: expected (batch, contracted),(contracted, out)->(batch, out)"
+        )
+    return n
+
+
 class Einsum(nn.Module):
-    """A bias-free projection: einsum of the input with a kernel of named logical axes."""
+    """A bias-free projection: the input's trailing dims contracted with a kernel's leading dims.
+
+    Computed as one 2-D matmul, (tokens, contracted) @ (contracted, out): the weight gradient is
+    then a plain transposed-operand matmul. Written as an einsum contracting two batch dims, XLA
+    canonicalises the weight gradient by physically transposing the output gradient first, and
+    on CPU that transpose cost a third of the train step (benchmarks/RESULTS.md, "CPU profile").
+    """
 
     cfg: ModelConfig  # gives the compute and parameter dtypes
     equation: str  # e.g. "BLD,DHK->BLHK"
@@ -25,7 +50,10 @@ class Einsum(nn.Module):
         dtype = jnp.dtype(self.cfg.dtype)
         init = dense_init(self.init_std, self.axes)
         kernel = self.param("kernel", init, self.shape, jnp.dtype(self.cfg.param_dtype))
-        return jnp.einsum(self.equation, x.astype(dtype), kernel.astype(dtype))
+        n = contracted_dims(self.equation)
+        k = math.prod(self.shape[:n])
+        y = x.astype(dtype).reshape(-1, k) @ kernel.astype(dtype).reshape(k, -1)
+        return y.reshape(*x.shape[: x.ndim - n], *self.shape[n:])
 
 
 class Norm(nn.Module):

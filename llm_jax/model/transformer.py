@@ -43,6 +43,19 @@ class ScannedBlock(Block):
         return super().__call__(x_BLD, positions_BL), None
 
 
+def scan_unroll(cfg: ModelConfig) -> int:
+    """Layers per iteration of the scanned stack; model.scan_unroll=0 picks by backend.
+
+    The parameters stay stacked either way. On CPU the whole stack is unrolled: XLA CPU runs a
+    loop body's dynamic slices of the stacked weights and its stacked residual updates as
+    copies, and the loop serialises work two cores could overlap. On GPU/TPU one layer per
+    iteration keeps compile time flat in depth.
+    """
+    if cfg.scan_unroll:
+        return min(cfg.scan_unroll, cfg.n_layers)
+    return cfg.n_layers if jax.default_backend() == "cpu" else 1
+
+
 def _block_class(cfg: ModelConfig, scanned: bool):
     cls = ScannedBlock if scanned else Block
     if cfg.remat == "none":
@@ -81,17 +94,20 @@ class Transformer(nn.Module):
         x_BLD = self.perturb("embedded", x_BLD)  # no-op hook: lets tests take d/d(inputs)
         x_BLD = self._blocks(constrain(x_BLD), positions_BL)
         x_BLD = Norm(cfg, name="final_norm")(x_BLD)
+        # Tokens flattened into one matmul dimension, like every projection (layers.Einsum).
+        x_ND = x_BLD.reshape(-1, cfg.d_model)
         if cfg.tie_embeddings:
-            logits_BLV = embed.attend(x_BLD)
+            logits_NV = embed.attend(x_ND)
         else:
-            logits_BLV = nn.Dense(
+            logits_NV = nn.Dense(
                 cfg.vocab_size,
                 use_bias=False,
                 dtype=dtype,
                 param_dtype=param_dtype,
                 kernel_init=dense_init(cfg.init_std, ("embed", "vocab")),
                 name="unembed",
-            )(x_BLD)
+            )(x_ND)
+        logits_BLV = logits_NV.reshape(*x_BLD.shape[:2], cfg.vocab_size)
         logits_BLV = nn.with_logical_constraint(logits_BLV, ("batch", "length", "vocab"))
         return logits_BLV.astype(jnp.float32)
 
@@ -108,6 +124,7 @@ class Transformer(nn.Module):
             split_rngs={"params": True},
             in_axes=nn.broadcast,
             length=cfg.n_layers,
+            unroll=scan_unroll(cfg),
             metadata_params={nn.PARTITION_NAME: "layers"},
         )
         x_BLD, _ = blocks(cfg, self.decode, name="blocks")(x_BLD, positions_BL)

@@ -65,6 +65,8 @@ def compile_train_step(config, devices=None) -> dict:
     devices = jax.devices() if devices is None else devices
     resolve_vocab(config)
     validate(config, n_devices=len(devices))
+    if config.model.scan_unroll == 0:  # compile the accelerator's program, not CPU's unrolled one
+        config.model.scan_unroll = 1
     parts = build(config, devices=devices)
     d = config.data
     batch = jax.ShapeDtypeStruct(

@@ -6,11 +6,11 @@ No callbacks: eval, logging and checkpointing are `if step % every == 0` lines i
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import math
 import signal
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +27,8 @@ from llm_jax.metric_writer import MetricWriter
 from llm_jax.model.flops import all_conventions
 from llm_jax.model.size import param_counts, train_flops_per_token
 from llm_jax.train import resume
+from llm_jax.train.pipeline import TrainRows
+from llm_jax.train.profile import ProfileWindow
 from llm_jax.train.setup import build
 from llm_jax.train.state import TrainState, init_state
 from llm_jax.train.throughput import device_memory_bytes, peak_flops_per_device
@@ -183,52 +185,59 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
     preemption = _Preemption()
     progress = _progress_bar(start_step, t.steps)
     last = {}
-    interval_start, interval_steps = time.perf_counter(), 0
+    fetch = functools.partial(_fetch_finite, checkpointer=checkpointer)
+    rows = TrainRows(fetch, parts.schedule, start_step, tokens_per_step, flops_per_token, peak)
+    profile = ProfileWindow(config.log.profile_steps, writer.workdir / "tensorboard")
+
+    def write_train_row():  # the deferred row of the step before, if any
+        row = rows.take()
+        if row is not None:
+            last["train"] = row
+            writer.write(row)
+            progress(row["step"], row)
+
     try:
         for step, batch in batches.iterate(start_step):
             if step >= t.steps:
                 break
+            profile.before_step(step)
             state, metrics = parts.train_step(state, _global(parts, batch))
-            done, interval_steps = step + 1, interval_steps + 1
+            done = step + 1
+            profile.after_step(step, state)
             if step == start_step:  # the first step compiles: keep it out of tokens/s and MFU
-                jax.block_until_ready(state)
-                interval_start, interval_steps = time.perf_counter(), 0
+                jax.block_until_ready(state)  # sync, once
+                rows.clock.mark(done)
+            write_train_row()  # step n-1's metrics, fetched while step n runs
             final = done == t.steps
-            log_now = done % config.log.every_steps == 0 or final
             cumulative = {
                 "tokens": done * tokens_per_step,
                 "flops": done * tokens_per_step * flops_per_token,
             }
-            if log_now:
-                metrics = _fetch_finite(metrics, done, checkpointer)
-                elapsed = time.perf_counter() - interval_start
-                rate = interval_steps * tokens_per_step / elapsed if interval_steps else 0.0
-                last["train"] = dict(
-                    step=done,
-                    split="train",
-                    **metrics,
-                    lr=float(parts.schedule(step)),
-                    tokens_per_s=rate,
-                    mfu=rate * flops_per_token / peak,
-                    **cumulative,
-                )
-                writer.write(last["train"])
-                progress(done, last["train"])
-            if done % config.eval.every_steps == 0 or final:
+            if done % config.log.every_steps == 0 or final:
+                rows.defer(done, metrics, cumulative)
+            evaluate = done % config.eval.every_steps == 0 or final
+            preempted = preemption.reached(done)
+            save = done % config.checkpoint.every_steps == 0 or final or preempted
+            if evaluate or save:
+                # Sync on this step now: its train row comes before its eval row, and a save
+                # needs finite metrics; both must run before the next step consumes the state.
+                write_train_row()
+            if evaluate:
                 last["eval"] = _evaluate(parts, state, eval_sets, data, done, cumulative)
                 writer.write(last["eval"])
                 log.info("step %d eval loss %.4f", done, last["eval"]["loss"])
-            preempted = preemption.reached(done)
-            if done % config.checkpoint.every_steps == 0 or final or preempted:
-                _fetch_finite(metrics, done, checkpointer)  # never save a diverged state
+            if save:
+                fetch(metrics, done)  # never save a diverged state
                 checkpointer.save(done, state, {"step": done, "tokens": cumulative["tokens"]})
-            if log_now:  # restart after eval and save, so they are not counted as training
-                interval_start, interval_steps = time.perf_counter(), 0
+            if evaluate or save:  # restart the clock so they are not counted as training
+                rows.clock.mark(done)
             writer.flush()
             if preempted:
                 log.warning("SIGTERM: saved step %d; rerun the same command to resume", done)
                 break
+        write_train_row()
     finally:
+        profile.close()
         batches.close()
         preemption.restore()
     return last
@@ -242,6 +251,7 @@ def _global(parts, local_batch: np.ndarray):
 
 
 def _fetch_finite(metrics, step: int, checkpointer) -> dict:
+    """Waits for step `step`: a sync, called once a later step is dispatched or before a save."""
     metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
     bad = [k for k in ("loss", "grad_norm", *metrics) if not math.isfinite(metrics.get(k, 0.0))]
     if bad:
