@@ -26,6 +26,7 @@ from llm_jax.interop import hf_import
 from llm_jax.metric_writer import MetricWriter
 from llm_jax.model.flops import all_conventions
 from llm_jax.model.size import param_counts, train_flops_per_token
+from llm_jax.train import eval_schedule
 from llm_jax.train.setup import build
 from llm_jax.train.state import TrainState, init_state
 from llm_jax.train.throughput import peak_flops_per_device
@@ -168,6 +169,7 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
             **slice_args,
         )
     ]
+    subset, subset_steps = eval_schedule.subset(eval_set, config), eval_schedule.steps(config)
     batches = BatchIterator(
         data.train,
         seed=t.seed,
@@ -210,7 +212,9 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
                 )
                 writer.write(last["train"])
                 progress(done, last["train"])
-            if done % config.eval.every_steps == 0 or final:
+            if done in subset_steps:  # the learning curve, on the fixed subset
+                writer.write(_evaluate(parts, state, subset, data, done, cumulative, "eval_subset"))
+            if eval_schedule.full_eval_at(config, done):
                 last["eval"] = _evaluate(parts, state, eval_set, data, done, cumulative)
                 writer.write(last["eval"])
                 log.info("step %d eval loss %.4f", done, last["eval"]["loss"])
@@ -249,12 +253,13 @@ def _fetch_finite(metrics, step: int, checkpointer) -> dict:
     return metrics
 
 
-def _evaluate(parts, state, eval_set, data, step, cumulative) -> dict:
+def _evaluate(parts, state, eval_set, data, step, cumulative, split="eval") -> dict:
     loss = float(np.mean([jax.device_get(parts.eval_step(state.params, b)) for b in eval_set]))
     return dict(
         step=step,
-        split="eval",
+        split=split,
         loss=loss,
+        eval_tokens=len(eval_set) * eval_set[0].shape[0] * (eval_set[0].shape[1] - 1),
         perplexity=math.exp(min(loss, 50.0)),
         bits_per_byte=loss / math.log(2) / data.info["val_bytes_per_token"],
         **cumulative,
@@ -269,6 +274,7 @@ def _run_info(config, data, parts) -> dict:
         "flops_per_token": train_flops_per_token(config.model, config.data.seq_len),
         "conventions": all_conventions(config.model, config.data.seq_len),
         "data": data.info,
+        "eval": eval_schedule.describe(config),
         "mesh": dict(parts.mesh.shape),
         "n_devices": jax.device_count(),
         "n_processes": jax.process_count(),
