@@ -77,7 +77,7 @@ def summary(doc: dict) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--kaplan", required=True, help="this study's sweep directory")
+    p.add_argument("--kaplan", help="this study's sweep directory (omit: IsoFLOP fits only)")
     p.add_argument("--chinchilla", required=True, help="the demo's sweep directory")
     p.add_argument("--out", required=True)
     p.add_argument("--bootstrap", type=int, default=200)
@@ -85,6 +85,9 @@ def main(argv=None):
     out = pathlib.Path(args.out)
     doc = {}
     for data, directory in (("fixed_length", args.kaplan), ("isoflop", args.chinchilla)):
+        if directory is None:
+            doc[data] = "not run"
+            continue
         for count in COUNTS:
             name = f"{data}-{count}"
             doc[name] = fit_variant(

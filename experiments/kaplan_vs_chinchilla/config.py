@@ -23,8 +23,8 @@ from llm_jax.sweep.study import fmt_params, point_config
 
 STUDY = "kaplan_vs_chinchilla"
 # Every size trains the same 4096 steps of 4 × 128 tokens (Kaplan trained every model for the
-# same 2.5e5 steps): 2.1M tokens, enough that each size's curve reaches the demo's largest
-# budget (3e11) from 20K parameters up, and the 117K model's 1.5e12.
+# same 2.5e5 steps): 2.1M tokens, so the curves reach C = 6ND = 5e10 (4K) … 1.5e12 (117K), past
+# the demo's largest budget (3e11) from 35K parameters up.
 STEPS = 4096
 WARMUP = {"default": 0.05, "warmup": 0.25}  # fraction of the run
 CURVE_POINTS = 24  # 24 evals of the 4-batch subset: 0.8% of each run's FLOPs
