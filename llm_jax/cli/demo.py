@@ -52,7 +52,7 @@ def main(parsed):
         print(f"  Approach 1 (curves): a = {fit['approach1_a']:.3f}{ci(fit, 'approach1_a')}")
     kaplan = summary.get("fit_non_embedding", {})
     if kaplan.get("kaplan_a") is not None:
-        print("Kaplan (non-embedding N, C = 6·N·D, learning curves on the eval subset):")
+        print("Kaplan (non-embedding N, C = 6·N_nonembed·D, learning curves on the eval subset):")
         for key, name in KAPLAN:
             print(f"  {name} = {kaplan[key]:.3f}{ci(kaplan, key)}")
     print(

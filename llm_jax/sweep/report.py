@@ -100,8 +100,9 @@ def summarise_fit(doc: dict | None) -> dict:
     a2, a3 = doc.get("approach2", {}), doc.get("approach3", {})
     optima = [o for o in a2.get("optima", []) if o.get("used")]
     a1, kaplan = doc.get("approach1", {}), doc.get("kaplan", {})
-    kaplan_fit = {f"kaplan_{k}": kaplan.get(k) for k in ("alpha_N", "alpha_D", "alpha_C", "a")}
-    kaplan_fit |= {f"kaplan_{k}_ci": kaplan.get("ci", {}).get(k) for k in kaplan_fit}
+    names = ("alpha_N", "alpha_D", "alpha_C", "a")
+    kaplan_fit = {f"kaplan_{k}": kaplan.get(k) for k in names}
+    kaplan_fit |= {f"kaplan_{k}_ci": kaplan.get("ci", {}).get(k) for k in names}
     return kaplan_fit | {
         "approach1_a": a1.get("a"),
         "approach1_a_ci": a1.get("ci", {}).get("a"),

@@ -1,10 +1,15 @@
 """When a run evaluates, and on what: the two eval schedules of config.eval.
 
 - "every": the full held-out set every eval.every_steps steps and at the last step.
-- "log": a learning curve on a fixed subset of the held-out set (eval.subset_tokens, whole
-  batches spread evenly over the full set, so every run of a study sees the same tokens) at
-  eval.log_points log-spaced steps from the end of warmup to the last step, and the full set once,
-  at the last step. metrics.jsonl tells them apart by split: "eval_subset" and "eval".
+- "log": a learning curve on a fixed subset of the held-out set at eval.log_points log-spaced
+  steps from the end of warmup to the last step, and the full set once, at the last step.
+  metrics.jsonl tells them apart by split: "eval_subset" and "eval".
+
+The subset is built like the full set (data.loader.eval_batches: windows spread evenly over the
+validation split) from eval.subset_tokens rounded down to whole batches, so its windows depend on
+seq_len and the token count only, not on the batch size: every run of a study with one
+subset_tokens sees the same tokens. They are a subset of the full set's windows whenever its
+window count is a multiple of the subset's (e.g. 204,800 and 2048 tokens of 128-token windows).
 
 An eval batch has the training batch's shape and costs a forward pass, 1/3 of a training step's
 FLOPs, so the curve costs ≤ log_points · subset_batches / (3 · steps) of the run's training FLOPs
@@ -16,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from llm_jax.config import subset_batches
+from llm_jax.data.loader import eval_batches
 
 
 def log_steps(first: int, last: int, n: int) -> list[int]:
@@ -40,10 +46,15 @@ def full_eval_at(config, step: int) -> bool:
     return last or (config.eval.schedule == "every" and step % config.eval.every_steps == 0)
 
 
-def subset(eval_set: list, config) -> list:
-    """The subset's batches: k of the full set's, spread evenly over it (a deterministic subset)."""
-    k = min(subset_batches(config), len(eval_set))
-    return [eval_set[i * len(eval_set) // k] for i in range(k)]
+def subset(val_tokens, config, **slice_args) -> list:
+    """This process's rows of the subset's batches ([] under the "every" schedule)."""
+    if config.eval.schedule != "log":
+        return []
+    d = config.data
+    n_tokens = subset_batches(config) * d.batch_size * d.seq_len
+    return eval_batches(
+        val_tokens, seq_len=d.seq_len, batch_size=d.batch_size, eval_tokens=n_tokens, **slice_args
+    )
 
 
 def describe(config) -> dict:

@@ -169,7 +169,8 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
             **slice_args,
         )
     ]
-    subset, subset_steps = eval_schedule.subset(eval_set, config), eval_schedule.steps(config)
+    subset_steps = eval_schedule.steps(config)
+    subset = [_global(parts, b) for b in eval_schedule.subset(data.val, config, **slice_args)]
     batches = BatchIterator(
         data.train,
         seed=t.seed,

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from llm_jax.config import ConfigError, get_default_config, subset_cost_fraction, validate
+from llm_jax.data.loader import eval_batches
 from llm_jax.train import eval_schedule
 
 
@@ -39,12 +40,22 @@ def test_every_schedule_has_no_subset_evals_and_full_evals_every_n():
     assert [s for s in range(1, 121) if eval_schedule.full_eval_at(c, s)] == [120]
 
 
-def test_subset_is_spread_over_the_eval_set():
-    full = [object() for _ in range(32)]
-    c = log_config(subset_tokens=4 * 2048 + 100)  # rounded down to 4 batches
-    subset = eval_schedule.subset(full, c)
-    assert [full.index(b) for b in subset] == [0, 8, 16, 24]
-    assert eval_schedule.subset(full[:2], c) == full[:2]  # never more than the full set
+def window_starts(batches):
+    return {int(row[0]) for batch in batches for row in batch}
+
+
+def test_subset_is_the_same_spread_windows_whatever_the_batch():
+    val = np.arange(100_000, dtype=np.int32)  # token value = position: rows show their start
+    c = log_config(subset_tokens=4 * 2048 + 100)  # rounded down to 4 batches of 16 × 128
+    c.data.eval_tokens = 128 * 2048  # 128 batches
+    full = window_starts(eval_batches(val, seq_len=128, batch_size=16, eval_tokens=128 * 2048))
+    subset = window_starts(eval_schedule.subset(val, c))
+    assert len(subset) == 64 and subset < full  # 64 of the full set's 2048 windows
+    assert min(subset) == 0 and max(subset) > 0.95 * len(val) - 129  # spread over the split
+    c.data.batch_size = 4  # 16 batches of 4: the same windows
+    assert window_starts(eval_schedule.subset(val, c)) == subset
+    c.eval.schedule = "every"
+    assert eval_schedule.subset(val, c) == []
 
 
 def test_cost_bound_is_the_curves_forward_flops_over_training_flops():
