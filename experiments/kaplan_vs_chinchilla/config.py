@@ -27,7 +27,10 @@ STUDY = "kaplan_vs_chinchilla"
 # the demo's largest budget (3e11) from 35K parameters up.
 STEPS = 4096
 WARMUP = {"default": 0.05, "warmup": 0.25}  # fraction of the run
-CURVE_POINTS = 24  # 24 evals of the 4-batch subset: 0.8% of each run's FLOPs
+# Curves: 24 evals of a 16-batch subset (64 windows, including the demo's 16): 3.1% of each
+# run's FLOPs. Four times the demo's subset, since every point of Kaplan's fits is a curve point.
+CURVE_POINTS = 24
+SUBSET_TOKENS = 8192
 
 
 def _cpu_study():
@@ -49,7 +52,7 @@ def demo_sizes():
 
 def get_sweep(arg=None):
     cpu, base, sizes = demo_sizes()
-    base.eval.log_points = CURVE_POINTS
+    base.eval.update(log_points=CURVE_POINTS, subset_tokens=SUBSET_TOKENS)
     warmup = WARMUP[arg or "default"]
     runs = []
     for shape, n_params, fpt in sizes:
