@@ -22,6 +22,7 @@ ENUMS = {
     "train.decay_shape": ("linear", "sqrt"),
     "data.bad_records": ("fail", "skip"),
     "data.verify": ("size", "checksum"),
+    "eval.schedule": ("every", "log"),
 }
 
 
@@ -98,8 +99,15 @@ def get_default_config() -> ml_collections.ConfigDict:
     # "hf:DIR": start from a Hugging Face Llama model (its params, model keys and tokenizer).
     t.init_from = ""
 
-    c.eval = ml_collections.ConfigDict()
-    c.eval.every_steps = 50  # evaluate on the held-out set every N steps (and at the end)
+    c.eval = e = ml_collections.ConfigDict()
+    # every: the full eval set every every_steps steps and at the end. log: a learning curve on a
+    # fixed subset of it at log_points log-spaced steps (warmup end … last step; an eval batch
+    # costs 1/3 of a training step), and the full set once, at the end (train/eval_schedule.py).
+    e.schedule = "every"
+    e.every_steps = 50  # schedule every: evaluate the held-out set every N steps (and at the end)
+    e.log_points = 12  # schedule log: subset evaluations per run, the last step included
+    e.subset_tokens = 4096  # schedule log: subset size, rounded down to whole eval batches (≥ 1)
+    e.max_cost_fraction = 0.05  # schedule log: subset evals' FLOPs ≤ this × the training FLOPs
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every_steps = 50  # save every N steps (and at the end)
@@ -229,6 +237,7 @@ def validate(
         _check(every > 0, f"{section}.every_steps={every} must be positive", problems)
     _check(c.checkpoint.keep >= 1, f"checkpoint.keep={c.checkpoint.keep} must be ≥ 1", problems)
     _check_profile_steps(c.log.profile_steps, t.steps, problems)
+    _check_eval(c, problems)
     _check_batch(c, n_devices, problems)
     _check_machine(c, backend, memory_bytes, problems)
     if problems:
@@ -347,6 +356,39 @@ def _check_batch(c, n_devices, problems):
             f"train.grad_accum={c.train.grad_accum} must divide the per-replica batch "
             f"{b // replicas} (data.batch_size / data-parallel size)"
         )
+
+
+def subset_batches(c) -> int:
+    """Eval batches (the training batch's shape) in the log schedule's subset."""
+    tokens = min(c.eval.subset_tokens, c.data.eval_tokens)
+    return max(1, tokens // (c.data.batch_size * c.data.seq_len))
+
+
+def subset_cost_fraction(c) -> float:
+    """Upper bound of the log schedule's subset evals' FLOPs over the run's training FLOPs: each
+    of ≤ log_points evals runs subset_batches forward passes, each 1/3 of a training step."""
+    return c.eval.log_points * subset_batches(c) / (3 * c.train.steps)
+
+
+def _check_eval(c, problems):
+    e, bad = c.eval, []
+    _check(e.log_points >= 1, f"eval.log_points={e.log_points} must be ≥ 1", bad)
+    _check(e.subset_tokens > 0, f"eval.subset_tokens={e.subset_tokens} must be positive", bad)
+    _check(0 < e.max_cost_fraction <= 1, "eval.max_cost_fraction must be in (0, 1]", bad)
+    problems += bad
+    if bad or e.schedule != "log" or c.train.steps <= 0:
+        return
+    cost, k = subset_cost_fraction(c), subset_batches(c)
+    most = int(3 * e.max_cost_fraction * c.train.steps / k)
+    _check(
+        cost <= e.max_cost_fraction,
+        f"eval.schedule='log': {e.log_points} evals of {k} batch(es) cost {cost:.1%} of the "
+        f"run's {c.train.steps} training steps, over eval.max_cost_fraction="
+        f"{e.max_cost_fraction}; "
+        + (f"set eval.log_points ≤ {most}, " if most >= 1 else "")
+        + "lower eval.subset_tokens, or train longer",
+        problems,
+    )
 
 
 def parse_init_from(value: str) -> tuple[str, int]:

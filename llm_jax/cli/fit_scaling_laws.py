@@ -1,12 +1,14 @@
 """Fit scaling laws to a run table and write fits.json plus figures.
 
-  python -m llm_jax.cli.fit_scaling_laws --runs=FILE --out=DIR [--bootstrap=N] [--approaches=1,2,3]
-      [--law=chinchilla|kaplan|both] [--flops_convention=6N] [--budget_tolerance=0.15] [--seed=0]
-      [--kaplan_params=auto|total|nonembed]
+  python -m llm_jax.cli.fit_scaling_laws --runs=FILE --out=DIR [--curves=FILE] [--bootstrap=N]
+      [--approaches=1,2,3] [--law=chinchilla|kaplan|both] [--flops_convention=6N]
+      [--budget_tolerance=0.15] [--seed=0] [--kaplan_params=auto|total|nonembed]
 
 FILE is CSV or JSONL with columns params, tokens, loss (optional flops, budget): one row per run,
 or training curves, many rows per run with columns run and step (optional params_nonembed).
---law defaults to both when the table has curves (Kaplan's fits need them), else chinchilla.
+--curves gives the curves separately (a sweep's DIR/curves.csv beside DIR/runs.csv): Approach 1
+and Kaplan's laws read them, Approaches 2 and 3 each run's row of --runs.
+--law defaults to both when there are curves (Kaplan's fits need them), else chinchilla.
 """
 
 import sys
@@ -24,6 +26,12 @@ APPROACHES = ("1", "2", "3")
 FLAGS = flags.FlagValues()
 flags.DEFINE_string("runs", None, "CSV or JSONL run table", flag_values=FLAGS)
 flags.DEFINE_string("out", None, "Output directory for fits.json and figures", flag_values=FLAGS)
+flags.DEFINE_string(
+    "curves",
+    None,
+    "Curve table of Approach 1 and Kaplan's laws (default: --runs)",
+    flag_values=FLAGS,
+)
 flags.DEFINE_integer("bootstrap", 0, "Bootstrap resamples (0: none)", flag_values=FLAGS)
 flags.DEFINE_list(
     "approaches",
@@ -89,6 +97,7 @@ def main(argv=None) -> int:
             f.seed,
             law=f.law,
             kaplan_params=f.kaplan_params,
+            curves=f.curves,
         )
     except RunTableError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -77,10 +77,15 @@ class TrainingData:
             process_count=process_count,
         )
 
-    def eval_batches(self, *, process_index=0, process_count=1) -> dict[str, list[np.ndarray]]:
-        """Per source, this process's rows of its fixed held-out set."""
+    def eval_batches(
+        self, *, eval_tokens=None, process_index=0, process_count=1
+    ) -> dict[str, list[np.ndarray]]:
+        """Per source, this process's rows of its fixed held-out set (data.eval_tokens, or a
+        subset of as many tokens, built the same way)."""
         d = self.cfg
-        kw = dict(seq_len=d.seq_len, batch_size=d.batch_size, eval_tokens=d.eval_tokens)
+        kw = dict(
+            seq_len=d.seq_len, batch_size=d.batch_size, eval_tokens=eval_tokens or d.eval_tokens
+        )
         kw |= dict(process_index=process_index, process_count=process_count)
         return {s.name: eval_batches(s.val, **kw) for s in self.sources}
 

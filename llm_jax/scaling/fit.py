@@ -120,21 +120,26 @@ def fit_table(
     seed=0,
     law: str | None = None,
     kaplan_params: str = "auto",
+    curves: dict | None = None,
 ) -> dict:
     """Fit `law` ("chinchilla", "kaplan" or "both"; None: default_law). Chinchilla's approaches:
-    None means 2 and 3, plus 1 when there are training curves."""
-    law = law or default_law(table)
+    None means 2 and 3, plus 1 when there are training curves. Approaches 2 and 3 take each
+    run's last row of `table`; Approach 1 and Kaplan's laws the curves, which are `table` itself
+    unless a separate curve table is given (e.g. curves on a cheap eval subset beside final
+    points on the full eval set)."""
+    curves = table if curves is None else curves
+    law = law or default_law(curves)
     if law not in LAWS:
         raise ValueError(f"law must be one of {', '.join(LAWS)}, got {law!r}")
     if law != "chinchilla":
-        require_curves(table, "Kaplan's fits (their L(D) and compute frontier)")
-    approaches = tuple(approaches or ((1, 2, 3) if has_curves(table) else (2, 3)))
+        require_curves(curves, "Kaplan's fits (their L(D) and compute frontier)")
+    approaches = tuple(approaches or ((1, 2, 3) if has_curves(curves) else (2, 3)))
     points = final_points(table)
     budgets = group_budgets(points["flops"], points.get("budget"), budget_tolerance)
     results, warnings = {"budgets": budgets, "points": points}, []
     if law != "kaplan":
         if 1 in approaches:
-            results["approach1"] = _approach1(table, n_bootstrap, seed)
+            results["approach1"] = _approach1(curves, n_bootstrap, seed)
         if 2 in approaches:
             results["approach2"] = _approach2(points, budgets, n_bootstrap, seed)
         if 3 in approaches:
@@ -142,7 +147,7 @@ def fit_table(
             if len(np.unique(budgets)) >= 3:
                 results["extrapolation"] = extrapolation_check(points, budgets, n_bootstrap, seed)
     if law != "chinchilla":
-        results["kaplan"] = fit_kaplan(table, n_bootstrap, seed, kaplan_params)
+        results["kaplan"] = fit_kaplan(curves, n_bootstrap, seed, kaplan_params)
         warnings.extend(results["kaplan"].warnings)
         if not results["kaplan"].converged:
             warnings.append("kaplan: not every fit converged (see kaplan.*.diagnostics.problems)")
@@ -222,16 +227,27 @@ def fit_runs(
     plots=True,
     law=None,
     kaplan_params="auto",
+    curves=None,
 ) -> dict:
-    """Load a run table, fit, write out/fits.json (+ PNG/SVG figures); returns the JSON doc."""
+    """Load a run table (and a separate curve table, if given: see fit_table), fit, write
+    out/fits.json (+ PNG/SVG figures); returns the JSON doc."""
     table = select_flops(load_runs(runs), flops_convention)
-    law = law or default_law(table)
+    curve_table = select_flops(load_runs(curves), flops_convention) if curves else table
+    law = law or default_law(curve_table)
     results = fit_table(
-        table, approaches, n_bootstrap, budget_tolerance, seed, law=law, kaplan_params=kaplan_params
+        table,
+        approaches,
+        n_bootstrap,
+        budget_tolerance,
+        seed,
+        law=law,
+        kaplan_params=kaplan_params,
+        curves=curve_table,
     )
     doc = to_json(
         results,
         runs=str(runs),
+        curves=str(curves or runs),
         law=law,
         flops_convention=flops_convention,
         budget_tolerance=budget_tolerance,
@@ -243,7 +259,7 @@ def fit_runs(
     if plots:
         from llm_jax.scaling.plots import plot_all
 
-        doc["figures"] = plot_all(results, table, out, flops_convention)
+        doc["figures"] = plot_all(results, curve_table, out, flops_convention)
     return doc
 
 

@@ -1,5 +1,6 @@
-"""After a sweep: runs.csv (fit points) and all_runs.csv (every run), fits and figures, and the
-checks a study reports (bracketing, seed noise, LR rule, non-embedding refit, WSD FLOPs saved)."""
+"""After a sweep: runs.csv (fit points), curves.csv (their learning curves) and all_runs.csv
+(every run), fits and figures, and the checks a study reports (bracketing, seed noise, LR rule,
+non-embedding refit, WSD FLOPs saved)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 
 import llm_jax.sweep.ladder as ladder
 from llm_jax.scaling.table import RunTableError
+from llm_jax.sweep.curves import collect_curves, fit_curves
 from llm_jax.sweep.runs import collect, fit_rows, recount, write_csv
 
 
@@ -68,17 +70,27 @@ def wsd_flops(rows: list[dict]) -> dict | None:
     }
 
 
-def _fit(rows, out: pathlib.Path, bootstrap: int, log) -> dict | None:
+def _fit(rows, curves, out: pathlib.Path, bootstrap: int, log, kaplan_params) -> dict | None:
+    """Chinchilla's approaches on runs.csv, Approach 1 and Kaplan's laws on curves.csv; when the
+    curves cannot be fitted (too few sizes, no overlap) the rest still is."""
     from llm_jax.scaling.fit import fit_runs
 
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / "runs.csv")
-    try:
-        doc = fit_runs(out / "runs.csv", out, n_bootstrap=bootstrap)
-    except (RunTableError, ValueError) as err:
-        log(f"fit skipped ({out}): {err}")
-        return None
-    return doc
+    if curves:
+        write_csv(curves, out / "curves.csv")
+    for curve_table in ([out / "curves.csv"] if curves else []) + [None]:
+        try:
+            return fit_runs(
+                out / "runs.csv",
+                out,
+                n_bootstrap=bootstrap,
+                curves=curve_table,
+                kaplan_params=kaplan_params,
+            )
+        except (RunTableError, ValueError) as err:
+            log(f"{'curve fits' if curve_table else 'fit'} skipped ({out}): {err}")
+    return None
 
 
 def summarise_fit(doc: dict | None) -> dict:
@@ -87,7 +99,13 @@ def summarise_fit(doc: dict | None) -> dict:
         return {}
     a2, a3 = doc.get("approach2", {}), doc.get("approach3", {})
     optima = [o for o in a2.get("optima", []) if o.get("used")]
-    return {
+    a1, kaplan = doc.get("approach1", {}), doc.get("kaplan", {})
+    names = ("alpha_N", "alpha_D", "alpha_C", "a")
+    kaplan_fit = {f"kaplan_{k}": kaplan.get(k) for k in names}
+    kaplan_fit |= {f"kaplan_{k}_ci": kaplan.get("ci", {}).get(k) for k in names}
+    return kaplan_fit | {
+        "approach1_a": a1.get("a"),
+        "approach1_a_ci": a1.get("ci", {}).get("a"),
         "approach2_a": a2.get("a"),
         "approach2_a_ci": a2.get("ci", {}).get("a"),
         "approach2_b": a2.get("b"),
@@ -105,6 +123,7 @@ def finish(sweep, root, status, fit: bool = True, log=print) -> dict:
     rows = collect(sweep, root, status)
     write_csv(rows, root / "all_runs.csv")
     points = fit_rows(rows)
+    curves = collect_curves(sweep, root, points)
     counts = defaultdict(int)
     for r in rows:
         counts[r["status"]] += 1
@@ -128,13 +147,17 @@ def finish(sweep, root, status, fit: bool = True, log=print) -> dict:
     summary["lr_check"] = lr_check(rows)
     summary["wsd"] = wsd_flops(rows)
     if fit and len(points) >= 3:
-        summary["fit"] = summarise_fit(_fit(points, root, sweep.bootstrap, log))
+        doc = _fit(points, curves, root, sweep.bootstrap, log, "total")
+        summary["fit"] = summarise_fit(doc)
         nonembed = recount(points, "params_non_embedding", "6N_nonembed")
-        summary["fit_non_embedding"] = summarise_fit(
-            _fit(nonembed, root / "non_embedding", sweep.bootstrap, log)
-        )
+        nonembed_curves = fit_curves(curves, nonembed, "6N_nonembed")
+        out = root / "non_embedding"
+        doc = _fit(nonembed, nonembed_curves, out, sweep.bootstrap, log, "nonembed")
+        summary["fit_non_embedding"] = summarise_fit(doc)
     elif points:
         write_csv(points, root / "runs.csv")
+        if curves:
+            write_csv(curves, root / "curves.csv")
     (root / "summary.json").write_text(json.dumps(summary, indent=1, default=_plain) + "\n")
     return summary
 

@@ -26,7 +26,7 @@ from llm_jax.interop import hf_import
 from llm_jax.metric_writer import MetricWriter
 from llm_jax.model.flops import all_conventions
 from llm_jax.model.size import param_counts, train_flops_per_token
-from llm_jax.train import resume
+from llm_jax.train import eval_schedule, resume
 from llm_jax.train.pipeline import TrainRows
 from llm_jax.train.profile import ProfileWindow
 from llm_jax.train.setup import build
@@ -177,10 +177,9 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
     flops_per_token = run_info["flops_per_token"]
     peak = peak_flops_per_device() * jax.device_count()
     slice_args = dict(process_index=jax.process_index(), process_count=jax.process_count())
-    eval_sets = {
-        name: [_global(parts, b) for b in rows]
-        for name, rows in data.eval_batches(**slice_args).items()
-    }
+    eval_sets = _global_sets(parts, data.eval_batches(**slice_args))
+    subset_steps = eval_schedule.steps(config)
+    subset = _global_sets(parts, eval_schedule.subset(data, config, **slice_args))
     batches = data.batch_iterator(**slice_args)
     preemption = _Preemption()
     progress = _progress_bar(start_step, t.steps)
@@ -215,13 +214,16 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
             }
             if done % config.log.every_steps == 0 or final:
                 rows.defer(done, metrics, cumulative)
-            evaluate = done % config.eval.every_steps == 0 or final
+            evaluate = eval_schedule.full_eval_at(config, done)
+            curve = done in subset_steps  # the learning curve, on the fixed subset
             preempted = preemption.reached(done)
             save = done % config.checkpoint.every_steps == 0 or final or preempted
-            if evaluate or save:
-                # Sync on this step now: its train row comes before its eval row, and a save
+            if evaluate or curve or save:
+                # Sync on this step now: its train row comes before its eval rows, and a save
                 # needs finite metrics; both must run before the next step consumes the state.
                 write_train_row()
+            if curve:
+                writer.write(_evaluate(parts, state, subset, data, done, cumulative, "eval_subset"))
             if evaluate:
                 last["eval"] = _evaluate(parts, state, eval_sets, data, done, cumulative)
                 writer.write(last["eval"])
@@ -229,7 +231,7 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
             if save:
                 fetch(metrics, done)  # never save a diverged state
                 checkpointer.save(done, state, {"step": done, "tokens": cumulative["tokens"]})
-            if evaluate or save:  # restart the clock so they are not counted as training
+            if evaluate or curve or save:  # restart the clock so they are not counted as training
                 rows.clock.mark(done)
             writer.flush()
             if preempted:
@@ -248,6 +250,10 @@ def _global(parts, local_batch: np.ndarray):
     n = jax.process_count()
     global_shape = (local_batch.shape[0] * n, *local_batch.shape[1:])
     return jax.make_array_from_process_local_data(parts.batch_sharding, local_batch, global_shape)
+
+
+def _global_sets(parts, sets: dict) -> dict:
+    return {name: [_global(parts, b) for b in rows] for name, rows in sets.items()}
 
 
 def _fetch_finite(metrics, step: int, checkpointer) -> dict:
@@ -269,15 +275,23 @@ def _fetch_finite(metrics, step: int, checkpointer) -> dict:
     return metrics
 
 
-def _evaluate(parts, state, eval_sets, data, step, cumulative) -> dict:
+def _evaluate(parts, state, eval_sets, data, step, cumulative, split="eval") -> dict:
     """Loss and bits per byte on each source's held-out set (and their weighted mixture)."""
     losses = {
         name: float(np.mean([jax.device_get(parts.eval_step(state.params, b)) for b in batches]))
         for name, batches in eval_sets.items()
     }
     metrics = data.eval_metrics(losses)
+    eval_tokens = sum(len(bs) * bs[0].shape[0] * (bs[0].shape[1] - 1) for bs in eval_sets.values())
     perplexity = math.exp(min(metrics["loss"], 50.0))
-    return dict(step=step, split="eval", **metrics, perplexity=perplexity, **cumulative)
+    return dict(
+        step=step,
+        split=split,
+        **metrics,
+        eval_tokens=eval_tokens,
+        perplexity=perplexity,
+        **cumulative,
+    )
 
 
 def _run_info(config, data, parts) -> dict:
@@ -288,6 +302,7 @@ def _run_info(config, data, parts) -> dict:
         "flops_per_token": train_flops_per_token(config.model, config.data.seq_len),
         "conventions": all_conventions(config.model, config.data.seq_len),
         "data": data.info,
+        "eval": eval_schedule.describe(config),
         "mesh": dict(parts.mesh.shape),
         "n_devices": jax.device_count(),
         "n_processes": jax.process_count(),

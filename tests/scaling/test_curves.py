@@ -13,9 +13,9 @@ import pytest
 
 from llm_jax.cli.fit_scaling_laws import main
 from llm_jax.scaling.approach12 import bootstrap_approach2, fit_approach2
-from llm_jax.scaling.fit import fit_table
+from llm_jax.scaling.fit import fit_runs, fit_table
 from llm_jax.scaling.synthetic import isoflop_table, kaplan_curves, training_curves
-from llm_jax.scaling.table import RunTableError, has_curves, load_runs
+from llm_jax.scaling.table import RunTableError, final_points, has_curves, load_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 CURVE_COLUMNS = ["run", "step", "tokens", "flops", "loss", "params", "params_nonembed"]
@@ -127,3 +127,23 @@ def test_plotting_leaves_the_callers_backend_alone():
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_separate_curve_table_feeds_approach1_and_kaplan_only(tmp_path, curves):
+    """--curves: Approaches 2/3 read each run's row of --runs (here 2% below the curves' last
+    rows, as a full eval set beside a subset's curves), Approach 1 and Kaplan the curves."""
+    ends = final_points(curves)
+    finals = ends | {"loss": ends["loss"] * 0.98, "step": ends["step"] + 1}
+    runs = write_curves(tmp_path / "runs.csv", finals)
+    curve_file = write_curves(tmp_path / "curves.csv", curves)
+    out = tmp_path / "fit"
+    argv = ["fit", f"--runs={runs}", f"--curves={curve_file}", f"--out={out}", "--approaches=1,2"]
+    assert main(argv) == 0
+    doc = json.loads((out / "fits.json").read_text())
+    assert doc["curves"] == str(curve_file) and doc["law"] == "both"
+    alone = fit_runs(runs, tmp_path / "runs_alone", approaches=(2,), plots=False)
+    on_curves = fit_runs(curve_file, tmp_path / "curves_alone", approaches=(1, 2), plots=False)
+    assert doc["approach2"]["optima"] == alone["approach2"]["optima"]  # the final points
+    assert doc["approach2"]["optima"] != on_curves["approach2"]["optima"]  # not the curves' ends
+    assert doc["approach1"]["a"] == on_curves["approach1"]["a"]
+    assert doc["kaplan"]["alpha_N"] == on_curves["kaplan"]["alpha_N"]
