@@ -96,9 +96,13 @@ def check_compatible(saved: ml_collections.ConfigDict, config: ml_collections.Co
         )
 
 
-def load_params(workdir, step: int | None = None):
+def load_params(workdir, step: int | None = None, target=None):
     """(config, params) of a run for inference, on one device: the latest checkpoint unless `step`
-    is given. Restores the parameters alone (no optimizer state, no train step built)."""
+    is given. Restores the parameters alone (no optimizer state, no train step built).
+
+    `target` (abstract params with shardings, or a subset of the tree) restores those leaves
+    alone, onto those shardings.
+    """
     config = load_config(workdir)
     handlers = {"state": ocp.PyTreeCheckpointHandler()}  # reads StandardSave's tree, partially
     manager = ocp.CheckpointManager(checkpoint_dir(workdir), item_handlers=handlers)
@@ -108,7 +112,10 @@ def load_params(workdir, step: int | None = None):
     step = max(steps) if step is None else step
     if step not in steps:
         raise CheckpointError(f"no checkpoint at step {step} in {workdir}; have {sorted(steps)}")
-    target = {"params": abstract_params(config.model, jax.devices()[0])}
+    if target is None:
+        head = "reward" if config.train.get("mode") == "reward" else "lm"
+        target = abstract_params(config.model, jax.devices()[0], head)
+    target = {"params": target}
     restore = ocp.args.PyTreeRestore(
         item=target,
         restore_args=ocp.checkpoint_utils.construct_restore_args(target),
@@ -119,11 +126,10 @@ def load_params(workdir, step: int | None = None):
     return config, restored["state"]["params"]
 
 
-def abstract_params(model_cfg, device):
+def abstract_params(model_cfg, device, head: str = "lm"):
     """The parameter tree's ShapeDtypeStructs, placed on `device`; nothing allocated."""
-    init = functools.partial(
-        Transformer(model_config(model_cfg)).init, tokens_BL=jnp.zeros((1, 1), jnp.int32)
-    )
+    model = Transformer(model_config(model_cfg), head=head)
+    init = functools.partial(model.init, tokens_BL=jnp.zeros((1, 1), jnp.int32))
     boxed = jax.eval_shape(init, jax.random.PRNGKey(0))["params"]
     single = jax.sharding.SingleDeviceSharding(device)
     return jax.tree.map(

@@ -15,7 +15,11 @@ ENUMS = {
     "model.param_dtype": ("float32", "bfloat16"),
     "train.schedule": ("cosine", "wsd", "linear", "constant"),
     "train.decay_shape": ("linear", "sqrt"),
+    "train.mode": ("pretrain", "sft", "reward", "dpo"),
+    "train.dpo_loss": ("sigmoid", "ipo"),
+    "data.too_long": ("truncate", "skip"),
 }
+FINETUNE_MODES = ("sft", "reward", "dpo")
 
 
 def get_default_config() -> ml_collections.ConfigDict:
@@ -54,6 +58,14 @@ def get_default_config() -> ml_collections.ConfigDict:
     d.max_bytes = 0  # cap on corpus bytes read (0: no cap); for quick experiments
     d.cache_dir = ""  # token/tokenizer cache ("" : $LLM_JAX_CACHE or ~/.cache/llm_jax)
     d.prefetch = 2  # batches prepared ahead by a background thread
+    # Fine-tuning (train.mode sft | reward | dpo): JSONL examples, local or a URL (fsspec).
+    # sft: {"prompt", "response"} or {"messages": [{"role", "content"}, ...]} per line;
+    # reward, dpo: {"prompt", "chosen", "rejected"}. An optional "answer" (sft) is checked
+    # against greedy completions of held-out prompts (eval exact_match).
+    d.examples = ""
+    d.eval_examples = ""  # held-out examples ("": hold out data.val_fraction of data.examples)
+    d.pack = True  # sft: pack several examples per sequence (segment ids keep them apart)
+    d.too_long = "truncate"  # example > seq_len: truncate | skip; truncate cuts the prompt's left
 
     c.train = t = ml_collections.ConfigDict()
     t.steps = 100  # optimizer steps
@@ -75,10 +87,16 @@ def get_default_config() -> ml_collections.ConfigDict:
     # "" or "WORKDIR:STEP": start this (new) run from another run's full state at that step,
     # so a WSD cooldown branch is exactly a continuation of its trunk. Ignored once this
     # workdir has its own checkpoint (a half-finished branch resumes from that).
+    # Fine-tuning modes take "WORKDIR[:STEP]" (default: its latest checkpoint) and start from
+    # its parameters alone, at step 0 with a fresh optimizer.
     t.init_from = ""
+    t.mode = "pretrain"  # pretrain | sft | reward | dpo (the last three: tools/finetune.py)
+    t.dpo_beta = 0.1  # dpo: β, the strength of the KL tie to the reference (the init model)
+    t.dpo_loss = "sigmoid"  # dpo: sigmoid (Rafailov et al. 2023) | ipo (Azar et al. 2023)
 
     c.eval = ml_collections.ConfigDict()
     c.eval.every_steps = 50  # evaluate on the held-out set every N steps (and at the end)
+    c.eval.generations = 256  # sft with "answer"s: held-out prompts completed greedily (0: off)
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every_steps = 50  # save every N steps (and at the end)
@@ -173,9 +191,10 @@ def validate(c: ml_collections.ConfigDict, *, n_devices: int | None = None, toke
     _check(t.grad_accum >= 1, "train.grad_accum must be ≥ 1", problems)
     if t.init_from:
         try:
-            parse_init_from(t.init_from)
+            parse_init_from(t.init_from, step_optional=t.mode in FINETUNE_MODES)
         except ValueError as e:
             problems.append(str(e))
+    _check_finetune(c, problems)
     for section in ("eval", "checkpoint", "log"):
         _check(c[section].every_steps > 0, f"{section}.every_steps must be positive", problems)
     _check(c.checkpoint.keep >= 1, "checkpoint.keep must be ≥ 1", problems)
@@ -207,9 +226,35 @@ def _check_batch(c, n_devices, problems):
         )
 
 
-def parse_init_from(value: str) -> tuple[str, int]:
-    """'WORKDIR:STEP' → (WORKDIR, STEP); the last colon splits, so gs:// paths work."""
+def _check_finetune(c, problems):
+    t, d = c.train, c.data
+    if t.mode not in FINETUNE_MODES:
+        return
+    _check(
+        bool(t.init_from),
+        f"train.mode={t.mode!r} starts from a trained model: set train.init_from "
+        "(tools/finetune.py --init_from=RUN[:STEP])",
+        problems,
+    )
+    _check(
+        bool(d.examples),
+        f"train.mode={t.mode!r} needs data.examples (tools/finetune.py --data=FILE.jsonl)",
+        problems,
+    )
+    _check(t.dpo_beta > 0, f"train.dpo_beta={t.dpo_beta} must be positive", problems)
+    _check(c.eval.generations >= 0, "eval.generations must be ≥ 0", problems)
+
+
+def parse_init_from(value: str, step_optional: bool = False) -> tuple[str, int | None]:
+    """'WORKDIR:STEP' → (WORKDIR, STEP); the last colon splits, so gs:// paths work.
+
+    With step_optional (fine-tuning), 'WORKDIR' alone gives (WORKDIR, None): its latest step.
+    """
+    if value.startswith("hf:") and step_optional:
+        return value, None  # a Hugging Face model directory (its importer reads it)
     workdir, sep, step = value.rpartition(":")
+    if step_optional and not (sep and workdir and step.isdigit()):
+        return value, None
     if not sep or not workdir or not step.isdigit():
         raise ValueError(
             f"train.init_from={value!r} must be 'WORKDIR:STEP' (e.g. runs/trunk:1200), or ''"

@@ -1,6 +1,7 @@
 """The training loop: setup → restore → steps → eval → checkpoint → final save.
 
-No callbacks: eval, logging and checkpointing are `if step % every == 0` lines in one loop.
+No callbacks: eval, logging and checkpointing are `if step % every == 0` lines in one loop. What
+is learned (data, loss, eval metrics) is a Task (train/tasks.py): pretraining by default.
 """
 
 from __future__ import annotations
@@ -18,14 +19,11 @@ from jax.experimental import multihost_utils
 
 from llm_jax import checkpoint as ckpt
 from llm_jax.config import parse_init_from, validate
-from llm_jax.data import load_corpus, prepare_data
-from llm_jax.data.loader import BatchIterator, eval_batches
-from llm_jax.data.tokenizer import build_tokenizer
 from llm_jax.metric_writer import MetricWriter
 from llm_jax.model.flops import all_conventions
 from llm_jax.model.size import param_counts, train_flops_per_token
 from llm_jax.train.setup import build
-from llm_jax.train.state import init_state
+from llm_jax.train.tasks import LanguageModeling
 from llm_jax.train.throughput import peak_flops_per_device
 
 log = logging.getLogger("llm_jax")
@@ -63,46 +61,41 @@ class _Preemption:
             signal.signal(signal.SIGTERM, self._previous)
 
 
-def resolve_vocab(config, tokenizer) -> None:
-    """vocab_size 0 means the tokenizer's, rounded up to a multiple of 64 (fast matmuls)."""
-    if config.model.vocab_size == 0:
-        config.model.vocab_size = -(-tokenizer.vocab_size // 64) * 64
+def train(config, workdir, task=None) -> dict:
+    """Train (or resume) the run in `workdir`; returns the last train and eval metrics.
 
-
-def train(config, workdir) -> dict:
-    """Train (or resume) the run in `workdir`; returns the last train and eval metrics."""
+    `task` (train/tasks.py) is what is learned; None: pretraining on data.corpus.
+    """
     workdir = epath.Path(workdir)
     validate(config, n_devices=jax.device_count())  # cheap checks before any data work
-    corpus = load_corpus(config.data.corpus, config.data.max_bytes)  # read and hashed once
-    tokenizer = build_tokenizer(config.data, corpus)
-    resolve_vocab(config, tokenizer)
-    validate(config, n_devices=jax.device_count(), tokenizer_vocab=tokenizer.vocab_size)
+    task = task or LanguageModeling(config)  # reads the corpus once; resolves model.vocab_size
+    validate(config, n_devices=jax.device_count(), tokenizer_vocab=task.tokenizer.vocab_size)
     checkpointer = ckpt.Checkpointer(workdir, keep=config.checkpoint.keep)
     start_step = checkpointer.latest_step() or 0
     if start_step:
         ckpt.check_compatible(ckpt.load_config(workdir), config)
-    data = prepare_data(config.data, corpus)
-    parts = build(config)
+    data_info = task.prepare()
+    parts = build(config, objective=task.objective)
     if start_step:
         state, _ = checkpointer.restore(start_step, parts.restore_target)
         log.info("resumed from step %d", start_step)
-    elif config.train.init_from:  # a branch: continue another run's full state in this workdir
+    elif config.train.init_from and config.train.mode == "pretrain":
+        # A branch: continue another run's full state in this workdir. (Fine-tuning tasks take
+        # only its parameters, in task.initial_state.)
         state = _init_from(config, parts.restore_target)
         start_step = int(state.step)
     else:
-        state = init_state(
-            parts.model, parts.tx, config.data.seq_len, config.train.seed, parts.state_shardings
-        )
+        state = task.initial_state(parts)
 
     is_main = jax.process_index() == 0
     writer = MetricWriter(workdir, enabled=is_main)
-    run_info = _run_info(config, data, parts)
+    run_info = _run_info(config, data_info, parts)
     writer.write_config(config.to_dict(), run_info)
     writer.drop_after(start_step)
     if is_main:
-        tokenizer.save(workdir / "tokenizer")
+        task.save(workdir / "tokenizer")
     try:
-        return _loop(config, parts, state, data, start_step, checkpointer, writer, run_info)
+        return _loop(config, parts, state, task, start_step, checkpointer, writer, run_info)
     finally:
         checkpointer.close()  # waits for an in-flight async save, so it is never lost
         writer.close()
@@ -130,30 +123,14 @@ def _init_from(config, target):
     return state
 
 
-def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info):
-    t, d = config.train, config.data
-    tokens_per_step = d.batch_size * d.seq_len
+def _loop(config, parts, state, task, start_step, checkpointer, writer, run_info):
+    t = config.train
+    tokens_per_step = task.tokens_per_step
     flops_per_token = run_info["flops_per_token"]
     peak = peak_flops_per_device() * jax.device_count()
     slice_args = dict(process_index=jax.process_index(), process_count=jax.process_count())
-    eval_set = [
-        _global(parts, b)
-        for b in eval_batches(
-            data.val,
-            seq_len=d.seq_len,
-            batch_size=d.batch_size,
-            eval_tokens=d.eval_tokens,
-            **slice_args,
-        )
-    ]
-    batches = BatchIterator(
-        data.train,
-        seed=t.seed,
-        batch_size=d.batch_size,
-        seq_len=d.seq_len,
-        prefetch=d.prefetch,
-        **slice_args,
-    )
+    eval_set = [parts.global_batch(b) for b in task.eval_batches(**slice_args)]
+    batches = task.batch_iterator(**slice_args)
     preemption = _Preemption()
     progress = _progress_bar(start_step, t.steps)
     last = {}
@@ -162,7 +139,7 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
         for step, batch in batches.iterate(start_step):
             if step >= t.steps:
                 break
-            state, metrics = parts.train_step(state, _global(parts, batch))
+            state, metrics = parts.train_step(state, parts.global_batch(batch))
             done, interval_steps = step + 1, interval_steps + 1
             if step == start_step:  # the first step compiles: keep it out of tokens/s and MFU
                 jax.block_until_ready(state)
@@ -189,7 +166,7 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
                 writer.write(last["train"])
                 progress(done, last["train"])
             if done % config.eval.every_steps == 0 or final:
-                last["eval"] = _evaluate(parts, state, eval_set, data, done, cumulative)
+                last["eval"] = _evaluate(parts, state, eval_set, task, done, cumulative)
                 writer.write(last["eval"])
                 log.info("step %d eval loss %.4f", done, last["eval"]["loss"])
             preempted = preemption.reached(done)
@@ -208,13 +185,6 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
     return last
 
 
-def _global(parts, local_batch: np.ndarray):
-    """This process's rows → one global array sharded over the batch axes."""
-    n = jax.process_count()
-    global_shape = (local_batch.shape[0] * n, *local_batch.shape[1:])
-    return jax.make_array_from_process_local_data(parts.batch_sharding, local_batch, global_shape)
-
-
 def _fetch_finite(metrics, step: int, checkpointer) -> dict:
     metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
     if not all(math.isfinite(metrics[k]) for k in ("loss", "grad_norm")):
@@ -227,26 +197,21 @@ def _fetch_finite(metrics, step: int, checkpointer) -> dict:
     return metrics
 
 
-def _evaluate(parts, state, eval_set, data, step, cumulative) -> dict:
-    loss = float(np.mean([jax.device_get(parts.eval_step(state.params, b)) for b in eval_set]))
-    return dict(
-        step=step,
-        split="eval",
-        loss=loss,
-        perplexity=math.exp(min(loss, 50.0)),
-        bits_per_byte=loss / math.log(2) / data.info["val_bytes_per_token"],
-        **cumulative,
-    )
+def _evaluate(parts, state, eval_set, task, step, cumulative) -> dict:
+    """The task's eval row from its per-batch metrics averaged over the held-out set."""
+    batches = [jax.device_get(parts.eval_step(state.params, b)) for b in eval_set]
+    means = {k: float(np.mean([b[k] for b in batches])) for k in batches[0]}
+    return dict(step=step, split="eval", **task.eval_row(means, state.params), **cumulative)
 
 
-def _run_info(config, data, parts) -> dict:
+def _run_info(config, data_info, parts) -> dict:
     """Derived facts recorded next to config.json, so analysis never needs this process."""
     return {
         "params": param_counts(config.model),
         # The run's FLOPs (metrics.jsonl) use 6N + attention; every convention is kept for fits.
         "flops_per_token": train_flops_per_token(config.model, config.data.seq_len),
         "conventions": all_conventions(config.model, config.data.seq_len),
-        "data": data.info,
+        "data": data_info,
         "mesh": dict(parts.mesh.shape),
         "n_devices": jax.device_count(),
         "n_processes": jax.process_count(),

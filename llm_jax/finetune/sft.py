@@ -1,0 +1,90 @@
+"""Supervised fine-tuning: the loss on response (assistant) tokens only, several examples packed
+into each row (segment ids keep their attention apart; positions restart per example). Held-out
+metrics: the masked loss, and the exact match of greedy completions where examples have an
+"answer"."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+
+from llm_jax.data.chat import prompt_ids
+from llm_jax.data.examples import load_conversations
+from llm_jax.data.packing import empty_rows, non_pad_fraction, pack_rows, to_rows
+from llm_jax.finetune.losses import sft_eval_metrics, sft_loss
+from llm_jax.finetune.task import FineTuning
+from llm_jax.sampling import Sampler, generate
+from llm_jax.train.tasks import Objective
+
+GENERATION_BATCH = 64  # prompts per generate call (one compiled decode loop per prompt length)
+
+
+def row_shapes(data_cfg):
+    """One global batch of rows (data/packing.py)."""
+    shape = (data_cfg.batch_size, data_cfg.seq_len)
+    rows = empty_rows(0, data_cfg.seq_len, 0)
+    return {k: jax.ShapeDtypeStruct(shape, v.dtype) for k, v in rows.items()}
+
+
+class SupervisedFineTuning(FineTuning):
+    objective = Objective("lm", sft_loss, sft_eval_metrics, row_shapes)
+    load_examples = staticmethod(load_conversations)
+    checked = ()  # held-out conversations with an "answer" (set by encode)
+
+    def encode(self, conversations, split):
+        d = self.config.data
+        rendered = [self.render(c.messages, c.where) for c in conversations]
+        groups, kept, facts = self.fit([(r,) for r in rendered], split)
+        examples = [g[0] for g in groups]
+        lengths = [len(e.ids) for e in examples]
+        if d.pack:
+            rows = pack_rows(lengths, d.seq_len, self.config.train.seed)
+        else:
+            rows = [[i] for i in range(len(examples))]
+        arrays = to_rows(examples, rows, d.seq_len, self.tokenizer.pad_id)
+        if split == "eval":
+            checked = [conversations[i] for i in kept if conversations[i].answer is not None]
+            self.checked = checked[: self.config.eval.generations]
+        facts.update(
+            rows=len(rows),
+            non_pad_fraction=non_pad_fraction(arrays),
+            response_tokens=int(arrays["weights"].sum()),
+        )
+        return arrays, facts
+
+    def empty_rows(self):
+        d = self.config.data
+        return empty_rows(d.batch_size, d.seq_len, self.tokenizer.pad_id)
+
+    def eval_row(self, means, params):
+        loss = means["nll"] / max(means["tokens"], 1e-9)
+        row = {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
+        if self.checked:
+            row["exact_match"] = self.exact_match(params, self.checked)
+        return row
+
+    def completions(self, params, conversations) -> list[str]:
+        """Greedy completions of the conversations' prompts (their messages but the last)."""
+        tok = self.tokenizer
+        max_new = max(len(tok.encode(c.answer or "")) for c in conversations) + 1  # + EOS
+        room = self.config.model.max_seq_len - max_new
+        prompts = []
+        for c in conversations:
+            ids = prompt_ids(self.template, tok, c.messages[:-1])
+            prompts.append(ids if len(ids) <= room else [ids[0], *ids[len(ids) - room + 1 :]])
+        texts = []
+        for start in range(0, len(prompts), GENERATION_BATCH):
+            out = generate(
+                self.config.model, params, prompts[start : start + GENERATION_BATCH],
+                max_new_tokens=max_new, sampler=Sampler(temperature=0.0), eos_id=tok.eos_id,
+                pad_id=tok.pad_id, vocab_limit=tok.vocab_size,
+            )  # fmt: skip
+            texts += [tok.decode(row) for row in out.rows()]
+        return texts
+
+    def exact_match(self, params, conversations) -> float:
+        texts = self.completions(params, conversations)
+        hits = [t.strip() == c.answer.strip() for t, c in zip(texts, conversations, strict=True)]
+        return float(np.mean(hits))
