@@ -65,12 +65,12 @@ def read_jsonl(path: str):
 
 def load_conversations(path: str) -> list[Conversation]:
     """SFT examples; raises DataError at the first bad line."""
-    return [_conversation(record, where) for where, record in read_jsonl(path)]
+    return [conversation(record, where) for where, record in read_jsonl(path)]
 
 
 def load_preferences(path: str) -> list[Preference]:
     """Preference pairs; raises DataError at the first bad line."""
-    return [_preference(record, where) for where, record in read_jsonl(path)]
+    return [preference(record, where) for where, record in read_jsonl(path)]
 
 
 def _string(record: dict, key: str, where: str, nonempty: bool = False) -> str:
@@ -90,7 +90,8 @@ def _object(record, where: str) -> dict:
     return record
 
 
-def _conversation(record, where: str) -> Conversation:
+def conversation(record, where: str) -> Conversation:
+    """An SFT example from one JSON record; DataError naming `where` if it is not one."""
     record = _object(record, where)
     answer = _string(record, "answer", where) if "answer" in record else None
     if "messages" in record:
@@ -126,7 +127,8 @@ def _messages(messages, where: str) -> tuple:
     return tuple(checked)
 
 
-def _preference(record, where: str) -> Preference:
+def preference(record, where: str) -> Preference:
+    """A preference pair from one JSON record; DataError naming `where` if it is not one."""
     record = _object(record, where)
     if "chosen" not in record and "rejected" not in record:
         raise DataError(

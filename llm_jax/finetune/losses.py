@@ -54,12 +54,16 @@ def sequence_logprobs(model, params, pairs):
     return (picked_BL * rows["weights"]).sum(-1).reshape(-1, 2)
 
 
-def rewards(model, params, pairs):
-    """The reward head at each sequence's last token (its closing EOS): (B, 2)."""
-    rows = _both(pairs)
+def last_rewards(model, params, rows):
+    """The reward head at each row's last token (one example per row; its closing EOS): (B,)."""
     rewards_BL = _apply(model, params, rows)
     last_B = (rows["positions"] >= 0).sum(-1) - 1
-    return jnp.take_along_axis(rewards_BL, last_B[:, None], axis=-1).reshape(-1, 2)
+    return jnp.take_along_axis(rewards_BL, last_B[:, None], axis=-1)[:, 0]
+
+
+def rewards(model, params, pairs):
+    """(B, 2): the rewards of [chosen, rejected]."""
+    return last_rewards(model, params, _both(pairs)).reshape(-1, 2)
 
 
 def bradley_terry(reward_chosen_B, reward_rejected_B):
