@@ -96,6 +96,17 @@ def _shapes(tree) -> dict:
     return jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), tree)
 
 
+def check_checkpoint(config) -> None:
+    """The init run has the checkpoint train.init_from names (cheap: a directory listing)."""
+    run, step = source_run(config)
+    directory = ckpt.checkpoint_dir(run)
+    steps = sorted(int(p.name) for p in directory.glob("*") if p.name.isdigit())
+    if not steps:
+        raise ckpt.CheckpointError(f"{_where(config)}: no checkpoint in {directory}; train first")
+    if step is not None and step not in steps:
+        raise ckpt.CheckpointError(f"{_where(config)}: no checkpoint at step {step}; have {steps}")
+
+
 def tokenizer(config):
     """The init run's tokenizer, and its chat template (the default when it has none)."""
     run, _ = source_run(config)

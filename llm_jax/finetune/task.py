@@ -27,6 +27,7 @@ class FineTuning:
 
     def __init__(self, config, workdir):
         self.config, self.workdir = config, epath.Path(workdir)
+        source.check_checkpoint(config)
         self.tokenizer, self.template = source.tokenizer(config)
         d = config.data
         self.examples = self._split(d)  # read and checked now: bad lines fail before any work
