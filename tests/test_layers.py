@@ -18,6 +18,7 @@ LAYERS = (
     ("train",),
     ("sampling",),
     ("inspection",),
+    ("finetune",),  # fine-tuning tasks for the trainer (SFT, reward models, DPO)
     ("scaling",),  # pure analysis for sweeps and the fit tool: see test_scaling_is_pure
     ("sweep",),
     ("cli",),
