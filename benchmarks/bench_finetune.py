@@ -25,12 +25,11 @@ from llm_jax.data import ByteTokenizer
 from llm_jax.data.chat import ChatTemplate, render
 from llm_jax.data.packing import RowSet, pack_rows, to_rows
 from llm_jax.finetune import losses
-from llm_jax.finetune.preference import dpo_loss, pair_shapes
+from llm_jax.finetune.preference import dpo_loss, dpo_objective
 from llm_jax.finetune.sft import SupervisedFineTuning
 from llm_jax.train.setup import InMesh, build
 from llm_jax.train.state import init_state
 from llm_jax.train.step import make_train_step
-from llm_jax.train.tasks import Objective
 
 flags.DEFINE_integer("steps", 20, "Timed steps per variant")
 flags.DEFINE_integer("d_model", 256, "Model width")
@@ -115,9 +114,7 @@ def _dpo(examples):
     """(cached reference step, reference-in-step step, cache seconds per pair)."""
     pairs = FLAGS.batch_size // 2  # 2 sequences each: the SFT step's shapes
     config = _config(pairs)
-    shapes = functools.partial(pair_shapes, with_reference=True)
-    objective = Objective("lm", dpo_loss, None, shapes)
-    parts = build(config, objective=objective)
+    parts = build(config, objective=dpo_objective(config.train))
     state = init_state(parts.model, parts.tx, FLAGS.seq_len, 0, parts.state_shardings)
     rows = _pairs(examples, len(examples) // 2)
     batches = [

@@ -96,15 +96,20 @@ def dpo_eval_metrics(model, params, pairs, *, beta, kind):
     return losses.weighted_sums(terms, pairs["valid"])
 
 
+def dpo_objective(train_cfg) -> Objective:
+    """DPO's objective: its eval metrics take β and the loss variant from train_cfg."""
+    t = train_cfg
+    metrics = functools.partial(dpo_eval_metrics, beta=t.dpo_beta, kind=t.dpo_loss)
+    shapes = functools.partial(pair_shapes, with_reference=True)
+    return Objective("lm", dpo_loss, metrics, shapes)
+
+
 class DirectPreference(_Preferences):
     """DPO (or IPO, train.dpo_loss) against the frozen initial model."""
 
     def __init__(self, config, workdir):
         super().__init__(config, workdir)
-        t = config.train
-        metrics = functools.partial(dpo_eval_metrics, beta=t.dpo_beta, kind=t.dpo_loss)
-        shapes = functools.partial(pair_shapes, with_reference=True)
-        self.objective = Objective("lm", dpo_loss, metrics, shapes)
+        self.objective = dpo_objective(config.train)
         self.has_reference = False
 
     def encode(self, pairs, split):

@@ -66,25 +66,33 @@ class SupervisedFineTuning(FineTuning):
         return row
 
     def completions(self, params, conversations) -> list[str]:
-        """Greedy completions of the conversations' prompts (their messages but the last)."""
-        tok = self.tokenizer
-        max_new = max(len(tok.encode(c.answer or "")) for c in conversations) + 1  # + EOS
-        room = self.config.model.max_seq_len - max_new
-        prompts = []
-        for c in conversations:
-            ids = prompt_ids(self.template, tok, c.messages[:-1])
-            prompts.append(ids if len(ids) <= room else [ids[0], *ids[len(ids) - room + 1 :]])
-        texts = []
-        for start in range(0, len(prompts), GENERATION_BATCH):
-            out = generate(
-                self.config.model, params, prompts[start : start + GENERATION_BATCH],
-                max_new_tokens=max_new, sampler=Sampler(temperature=0.0), eos_id=tok.eos_id,
-                pad_id=tok.pad_id, vocab_limit=tok.vocab_size,
-            )  # fmt: skip
-            texts += [tok.decode(row) for row in out.rows()]
-        return texts
+        """Greedy completions of the conversations' prompts, as long as their answers allow."""
+        max_new = max(len(self.tokenizer.encode(c.answer or "")) for c in conversations) + 1
+        prompts = [c.messages[:-1] for c in conversations]  # the answer is the last message's
+        return greedy_completions(
+            self.config.model, params, self.tokenizer, self.template, prompts, max_new
+        )
 
     def exact_match(self, params, conversations) -> float:
         texts = self.completions(params, conversations)
         hits = [t.strip() == c.answer.strip() for t, c in zip(texts, conversations, strict=True)]
         return float(np.mean(hits))
+
+
+def greedy_completions(model_cfg, params, tokenizer, template, prompts, max_new_tokens):
+    """The assistant's greedy answer to each prompt (a list of messages before the response);
+    prompts too long for model.max_seq_len lose tokens from the left, as in training."""
+    room = model_cfg.max_seq_len - max_new_tokens
+    ids = []
+    for messages in prompts:
+        x = prompt_ids(template, tokenizer, messages)
+        ids.append(x if len(x) <= room else [x[0], *x[len(x) - room + 1 :]])
+    texts = []
+    for start in range(0, len(ids), GENERATION_BATCH):
+        out = generate(
+            model_cfg, params, ids[start : start + GENERATION_BATCH],
+            max_new_tokens=max_new_tokens, sampler=Sampler(temperature=0.0),
+            eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, vocab_limit=tokenizer.vocab_size,
+        )  # fmt: skip
+        texts += [tokenizer.decode(row) for row in out.rows()]
+    return texts
