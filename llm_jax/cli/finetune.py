@@ -3,10 +3,11 @@
   python -m llm_jax.cli.finetune --mode=sft --init_from=RUN[:STEP] --data=FILE.jsonl \
       --workdir=DIR [--eval_data=FILE.jsonl] [--config.<key>=<value> ...]
 
-The model, tokenizer and data.seq_len come from RUN (its latest checkpoint unless :STEP);
-FILE holds {"prompt", "response"} or {"messages": [...]} lines (sft) or {"prompt", "chosen",
-"rejected"} lines (reward, dpo). Rerunning the same command on DIR resumes it. Bad input is one
-line `error: …`, exit status 2.
+The model, tokenizer and data.seq_len come from RUN (its latest checkpoint unless :STEP), or,
+with --init_from=hf:HF_DIR, from a Hugging Face Llama directory (config.json, safetensors,
+tokenizer). FILE holds {"prompt", "response"} or {"messages": [...]} lines (sft) or
+{"prompt", "chosen", "rejected"} lines (reward, dpo). Rerunning the same command on DIR
+resumes it. Bad input is one line `error: …`, exit status 2.
 """
 
 from absl import flags
@@ -19,7 +20,7 @@ from llm_jax.finetune import finetune, finetune_config
 
 config_flags.DEFINE_config_dict("config", get_default_config(), "--config.<key>=<value> overrides")
 flags.DEFINE_enum("mode", None, FINETUNE_MODES, "sft | reward | dpo")
-flags.DEFINE_string("init_from", None, "RUN[:STEP]: the run directory to start from")
+flags.DEFINE_string("init_from", None, "RUN[:STEP] (a run directory) or hf:DIR (Llama safetensors)")
 flags.DEFINE_string("data", None, "JSONL examples (a path or an fsspec URL)")
 flags.DEFINE_string("eval_data", "", "Held-out JSONL (default: data.val_fraction of --data)")
 flags.DEFINE_string("workdir", None, "Run directory (config.json, metrics.jsonl, checkpoints/)")

@@ -1,10 +1,10 @@
-"""Where a fine-tuning run starts: a trained run's directory, train.init_from = RUN[:STEP].
+"""Where a fine-tuning run starts: train.init_from = RUN[:STEP] (a trained run's directory) or
+hf:DIR (a Hugging Face Llama directory, read by llm_jax/interop).
 
-The run gives the model (every config.model key; data.seq_len unless set), the tokenizer
-(RUN/tokenizer, with its chat template when it was fine-tuned before) and the parameters,
-restored straight onto this run's shardings at step 0 with a fresh optimizer. Another format (a
-Hugging Face directory, train.init_from=hf:DIR) plugs in at `source_config`, `tokenizer` and
-`initial_params`.
+The source gives the model (every config.model key; data.seq_len unless set, capped at the
+model's max_seq_len), the tokenizer and the parameters, placed straight onto this run's shardings
+at step 0 with a fresh optimizer. RUN's tokenizer is RUN/tokenizer, with its chat template when
+it was fine-tuned before; DIR's is its tokenizer files, with the default chat template.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import jax
 import jax.numpy as jnp
 
 from llm_jax import checkpoint as ckpt
-from llm_jax.config import ConfigError, parse_init_from
+from llm_jax.config import ConfigError, get_default_config, parse_init_from
 from llm_jax.data.chat import ChatTemplate, load_template
 from llm_jax.data.tokenizer import load_tokenizer_from_dir
+from llm_jax.interop import hf_import, hf_weights
+from llm_jax.interop.hf_tokenizer import load_hf_tokenizer
 from llm_jax.train.state import TrainState, with_shardings
 
 log = logging.getLogger("llm_jax")
@@ -28,19 +30,28 @@ def _where(config) -> str:
     return f"train.init_from={config.train.init_from!r}"
 
 
+def _origin(config) -> str:
+    return "the Hugging Face model" if _hf_dir(config) else "the run"
+
+
+def _hf_dir(config):
+    """DIR of train.init_from=hf:DIR (refused unless a directory), else None."""
+    return hf_import.hf_dir(config.train.init_from)
+
+
 def source_run(config) -> tuple[str, int | None]:
-    """(run directory, step or None for its latest checkpoint)."""
-    init_from = config.train.init_from
-    if init_from.startswith("hf:"):
-        raise ConfigError(
-            f"{_where(config)}: importing Hugging Face models is not part of this build; "
-            "fine-tune from a run directory (RUN[:STEP])"
-        )
-    return parse_init_from(init_from, step_optional=True)
+    """(run directory, step or None for its latest checkpoint) of train.init_from=RUN[:STEP]."""
+    return parse_init_from(config.train.init_from, step_optional=True)
 
 
 def source_config(config):
-    """The init run's resolved config (its config.json)."""
+    """The init run's resolved config (its config.json); for hf:DIR, the defaults with the model
+    keys and data.tokenizer of DIR."""
+    directory = _hf_dir(config)
+    if directory:
+        imported = get_default_config()
+        hf_import.resolve_config(imported, directory)
+        return imported
     run, _ = source_run(config)
     try:
         saved = ckpt.load_config(run)
@@ -75,13 +86,11 @@ def inherit(config, overrides: dict) -> None:
 
 
 def _check_shapes(config, saved) -> None:
-    device = jax.devices()[0]
-    have = _shapes(ckpt.abstract_params(saved.model, device))
-    want = _shapes(ckpt.abstract_params(config.model, device))
+    have, want = _shapes(_lm_params(saved.model)), _shapes(_lm_params(config.model))
     if have == want:
         return
     changed = [
-        f"model.{k}={config.model[k]!r} (the run has {saved.model[k]!r})"
+        f"model.{k}={config.model[k]!r} ({_origin(config)} has {saved.model[k]!r})"
         for k in config.model
         if k in saved.model and saved.model[k] != config.model[k]
     ]
@@ -92,12 +101,27 @@ def _check_shapes(config, saved) -> None:
     )
 
 
+def _lm_params(model_cfg):
+    """The LM's abstract parameter tree (its unembedding included), on one device."""
+    return ckpt.abstract_params(model_cfg, jax.devices()[0])
+
+
 def _shapes(tree) -> dict:
     return jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), tree)
 
 
 def check_checkpoint(config) -> None:
-    """The init run has the checkpoint train.init_from names (cheap: a directory listing)."""
+    """The init run has the checkpoint train.init_from names (cheap: a directory listing); DIR
+    has safetensors whose names and shapes match its config.json (cheap: their headers)."""
+    directory = _hf_dir(config)
+    if directory:
+        maps = hf_weights.tensor_maps(_lm_params(config.model))
+        try:
+            files = hf_weights.SafetensorsFiles(directory)
+            hf_weights.check_tensors(files, maps, config.model.tie_embeddings)
+        except ckpt.CheckpointError as e:
+            raise ckpt.CheckpointError(f"{_where(config)}: {e}") from e
+        return
     run, step = source_run(config)
     directory = ckpt.checkpoint_dir(run)
     steps = sorted(int(p.name) for p in directory.glob("*") if p.name.isdigit())
@@ -109,6 +133,9 @@ def check_checkpoint(config) -> None:
 
 def tokenizer(config):
     """The init run's tokenizer, and its chat template (the default when it has none)."""
+    directory = _hf_dir(config)
+    if directory:  # a Hugging Face chat template is Jinja code, not llm_jax's ChatTemplate
+        return load_hf_tokenizer(directory), ChatTemplate()
     run, _ = source_run(config)
     directory = f"{run}/tokenizer"
     return load_tokenizer_from_dir(directory), load_template(directory) or ChatTemplate()
@@ -116,6 +143,16 @@ def tokenizer(config):
 
 def initial_params(config, target):
     """The init run's parameters for the leaves of `target` (abstract, with shardings)."""
+    directory = _hf_dir(config)
+    if directory:
+        shardings = jax.tree.map(lambda x: x.sharding, target)
+        full, tied = _lm_params(config.model), config.model.tie_embeddings
+        try:  # target may lack the unembedding (a reward model): DIR is checked against `full`
+            params = hf_weights.read_params(directory, target, shardings, tied, model_params=full)
+        except ckpt.CheckpointError as e:
+            raise ckpt.CheckpointError(f"{_where(config)}: {e}") from e
+        log.info("parameters from the Hugging Face model in %s", directory)
+        return params
     run, step = source_run(config)
     try:
         _, params = ckpt.load_params(run, step, target)
@@ -130,7 +167,7 @@ def initial_state(config, parts):
     a fresh optimizer state and the seed's RNG, all created on their shardings."""
     seed, shardings = config.train.seed, parts.state_shardings
     target = with_shardings(parts.abstract_state.params, shardings.params)
-    source_keys = ckpt.abstract_params(source_config(config).model, jax.devices()[0]).keys()
+    source_keys = _lm_params(source_config(config).model).keys()
     loaded = initial_params(config, {k: v for k, v in target.items() if k in source_keys})
     fresh_keys = [k for k in target if k not in loaded]
     tokens = jnp.zeros((1, config.data.seq_len), jnp.int32)

@@ -210,11 +210,16 @@ def check_tensors(files: SafetensorsFiles, maps: list[TensorMap], tied: bool) ->
         )
 
 
-def read_params(directory, abstract_params, shardings, tied: bool):
-    """The parameter tree from DIR's safetensors, each leaf created on its own shardings."""
+def read_params(directory, abstract_params, shardings, tied: bool, model_params=None):
+    """The parameter tree from DIR's safetensors, each leaf created on its own shardings.
+
+    model_params: the whole model's abstract tree when abstract_params is only part of it (a
+    reward model has no unembedding): the files are checked against the whole model, and only
+    the leaves of abstract_params are read.
+    """
     maps = tensor_maps(abstract_params)
     files = SafetensorsFiles(directory)
-    check_tensors(files, maps, tied)
+    check_tensors(files, maps if model_params is None else tensor_maps(model_params), tied)
     by_path: dict[tuple, list[TensorMap]] = {}
     for m in maps:
         by_path.setdefault(m.path, []).append(m)
