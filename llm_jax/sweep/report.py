@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import pathlib
+import tempfile
 from collections import defaultdict
 
 import numpy as np
+from etils import epath
 
 import llm_jax.sweep.ladder as ladder
 from llm_jax.scaling.table import RunTableError
 from llm_jax.sweep.runs import collect, fit_rows, recount, write_csv
+from llm_jax.sweep.store import write_atomic
 
 
 def seed_noise(rows: list[dict]) -> list[dict]:
@@ -68,17 +71,32 @@ def wsd_flops(rows: list[dict]) -> dict | None:
     }
 
 
-def _fit(rows, out: pathlib.Path, bootstrap: int, log) -> dict | None:
+def _fit(rows, out: epath.Path, bootstrap: int, log) -> dict | None:
+    """runs.csv and the fit (fits.json, figures) in `out`; the fit itself is local files only
+    (llm_jax.scaling is pure), so a remote `out` gets them copied up afterwards."""
     from llm_jax.scaling.fit import fit_runs
 
+    if "://" not in str(out):
+        return _fit_in(rows, pathlib.Path(out), bootstrap, log, fit_runs)
+    with tempfile.TemporaryDirectory() as local:
+        doc = _fit_in(rows, pathlib.Path(local), bootstrap, log, fit_runs)
+        out.mkdir(parents=True, exist_ok=True)
+        for path in sorted(pathlib.Path(local).iterdir()):
+            (out / path.name).write_bytes(path.read_bytes())
+    if doc:
+        doc["runs"] = str(out / "runs.csv")
+        doc["figures"] = [str(out / pathlib.Path(f).name) for f in doc.get("figures", [])]
+    return doc
+
+
+def _fit_in(rows, out: pathlib.Path, bootstrap: int, log, fit_runs) -> dict | None:
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / "runs.csv")
     try:
-        doc = fit_runs(out / "runs.csv", out, n_bootstrap=bootstrap)
+        return fit_runs(out / "runs.csv", out, n_bootstrap=bootstrap)
     except (RunTableError, ValueError) as err:
         log(f"fit skipped ({out}): {err}")
         return None
-    return doc
 
 
 def summarise_fit(doc: dict | None) -> dict:
@@ -101,7 +119,7 @@ def summarise_fit(doc: dict | None) -> dict:
 
 def finish(sweep, root, status, fit: bool = True, log=print) -> dict:
     """Write all_runs.csv, runs.csv, fits, summary.json next to them; returns the summary."""
-    root = pathlib.Path(root)
+    root = epath.Path(root)
     rows = collect(sweep, root, status)
     write_csv(rows, root / "all_runs.csv")
     points = fit_rows(rows)
@@ -135,7 +153,7 @@ def finish(sweep, root, status, fit: bool = True, log=print) -> dict:
         )
     elif points:
         write_csv(points, root / "runs.csv")
-    (root / "summary.json").write_text(json.dumps(summary, indent=1, default=_plain) + "\n")
+    write_atomic(root / "summary.json", json.dumps(summary, indent=1, default=_plain) + "\n")
     return summary
 
 

@@ -1,4 +1,5 @@
-"""A study's spec: the named runs of get_sweep(), how they group, and how a study file loads."""
+"""A study's spec: the named runs of get_sweep(), how they group, what they cost, and how a
+study file loads (names checked, each run's config stamped with its name, study and role)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ import dataclasses
 import importlib.util
 
 import ml_collections
+
+from llm_jax.model.size import train_flops_per_token
+
+
+class StudyError(ValueError):
+    """A study whose runs cannot be run as named; the message lists them and the fix."""
 
 
 @dataclasses.dataclass
@@ -40,7 +47,7 @@ def config_getter(get_sweep):
 
     def get_config(arg: str):
         sweep_arg, _, name = arg.rpartition("/")
-        runs = {r.name: r for r in get_sweep(sweep_arg or None).runs}
+        runs = {r.name: r for r in finalize(get_sweep(sweep_arg or None)).runs}
         if name not in runs:
             raise KeyError(f"no run {name!r} in this sweep; runs: {sorted(runs)}")
         return runs[name].config
@@ -53,7 +60,36 @@ def load_study(path: str, arg: str | None):
     spec = importlib.util.spec_from_file_location(f"study_{abs(hash(path))}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.get_sweep(arg or None)
+    return finalize(module.get_sweep(arg or None))
+
+
+def bad_names(sweep: Sweep) -> list[str]:
+    """Why each offending run name cannot name a file: '/', whitespace, a leading dot, reuse."""
+    problems, seen = [], set()
+    for run in sweep.runs:
+        for name in dict.fromkeys((run.name, run.dir_name)):
+            if not name or "/" in name or name.startswith(".") or any(c.isspace() for c in name):
+                problems.append(f"{name!r}: no '/', whitespace or leading '.' (it names files)")
+        if run.name in seen:
+            problems.append(f"{run.name!r}: used by more than one run")
+        seen.add(run.name)
+    return problems
+
+
+def finalize(sweep: Sweep) -> Sweep:
+    """Check the names before anything runs; stamp each config's log.{name, study, role,
+    budget}, so every tracker names and describes the run the way the sweep does."""
+    problems = bad_names(sweep)
+    if problems:
+        raise StudyError(f"study {sweep.study!r}: bad run names:\n  " + "\n  ".join(problems))
+    for run in sweep.runs:
+        run.config.log.update(
+            name=run.dir_name,  # trunk segments share their trunk's directory and trial
+            study=sweep.study,
+            role=run.role,
+            budget=float(run.info.get("budget", 0.0)),
+        )
+    return sweep
 
 
 def groups(sweep: Sweep) -> list[list[Run]]:
@@ -62,3 +98,25 @@ def groups(sweep: Sweep) -> list[list[Run]]:
     for run in sweep.runs:
         out.setdefault(run.group or run.name, []).append(run)
     return list(out.values())
+
+
+def own_steps(run: Run) -> int:
+    """Steps this run itself trains (a branch or trunk segment starts past step 0)."""
+    return run.config.train.steps - run.info.get("start_step", 0)
+
+
+def flops_per_token(run: Run) -> int:
+    """FLOPs/token the trainer counts (6N + attention); vocab_size 0 resolves to the byte vocab."""
+    cfg = run.config.model.copy_and_resolve_references()
+    cfg.vocab_size = cfg.vocab_size or 320
+    return train_flops_per_token(cfg, run.config.data.seq_len)
+
+
+def cost(runs: list[Run]) -> float:
+    """Training FLOPs of a group's own steps: what shards and workers balance."""
+    return float(
+        sum(
+            own_steps(r) * r.config.data.batch_size * r.config.data.seq_len * flops_per_token(r)
+            for r in runs
+        )
+    )

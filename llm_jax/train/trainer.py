@@ -69,11 +69,12 @@ def resolve_vocab(config, tokenizer) -> None:
         config.model.vocab_size = -(-tokenizer.vocab_size // 64) * 64
 
 
-def train(config, workdir) -> dict:
-    """Train (or resume) the run in `workdir`; returns the last train and eval metrics."""
+def train(config, workdir, corpus_loader=load_corpus) -> dict:
+    """Train (or resume) the run in `workdir`; returns the last train and eval metrics.
+    `corpus_loader` lets a long-lived sweep worker read and hash a corpus once for many runs."""
     workdir = epath.Path(workdir)
     validate(config, n_devices=jax.device_count())  # cheap checks before any data work
-    corpus = load_corpus(config.data.corpus, config.data.max_bytes)  # read and hashed once
+    corpus = corpus_loader(config.data.corpus, config.data.max_bytes)  # read and hashed once
     tokenizer = build_tokenizer(config.data, corpus)
     resolve_vocab(config, tokenizer)
     validate(config, n_devices=jax.device_count(), tokenizer_vocab=tokenizer.vocab_size)
@@ -193,12 +194,13 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
                 writer.write(last["eval"])
                 log.info("step %d eval loss %.4f", done, last["eval"]["loss"])
             preempted = preemption.reached(done)
-            if done % config.checkpoint.every_steps == 0 or final or preempted:
+            save_now = done % config.checkpoint.every_steps == 0 or final or preempted
+            if save_now:
                 _fetch_finite(metrics, done, checkpointer)  # never save a diverged state
                 checkpointer.save(done, state, {"step": done, "tokens": cumulative["tokens"]})
             if log_now:  # restart after eval and save, so they are not counted as training
                 interval_start, interval_steps = time.perf_counter(), 0
-            writer.flush()
+            writer.flush(durable=save_now)  # remote metrics.jsonl: rewritten at saves only
             if preempted:
                 log.warning("SIGTERM: saved step %d; rerun the same command to resume", done)
                 break

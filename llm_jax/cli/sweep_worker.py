@@ -1,0 +1,89 @@
+"""A sweep's long-lived worker: trains run after run in one process, so imports, the JAX backend
+and a read-and-hashed corpus are paid once, not once per run.
+
+Started by the sweep runner (llm_jax/sweep/runner.py) as `python -m llm_jax.cli.sweep_worker`,
+never by hand. One JSON object per line: the runner writes {"argv": [flags], "log": PATH} on
+stdin; the worker trains exactly what `python -m llm_jax.cli.train FLAGS` would — same flag
+parsing, same config — with stdout and stderr (Python's and XLA's) appended to PATH, then
+answers {"rc": exit status, "rss_mb": resident memory after the run} on its stdout. A run that
+raises is rc 1 with its traceback in PATH, and the worker takes the next one. EOF: exit.
+"""
+
+import functools
+import gc
+import json
+import os
+import sys
+import traceback
+
+import jax
+from absl import flags
+from absl import logging as absl_logging
+
+from llm_jax import distributed
+from llm_jax.cli import paths
+from llm_jax.cli.train import define_flags, quiet_logs
+from llm_jax.data import load_corpus
+from llm_jax.train.trainer import train
+
+
+def train_once(argv: list[str], corpus_loader) -> None:
+    """`python -m llm_jax.cli.train *argv`, in this process."""
+    fv, argv = flags.FlagValues(), ["train", *argv]
+    define_flags(fv, argv)
+    fv(argv)
+    distributed.initialize(fv.coordinator_address, fv.num_processes, fv.process_id)
+    train(fv.config, paths.absolute(fv.workdir), corpus_loader=corpus_loader)
+
+
+def run_logged(argv: list[str], log_path: str, corpus_loader) -> int:
+    """Exit status of one run, its output (file descriptors 1 and 2) appended to log_path."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_path, "a") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            train_once(argv, corpus_loader)
+            return 0
+        except SystemExit as e:
+            return e.code if isinstance(e.code, int) else 1
+        except Exception:  # the run failed, the worker did not: record it and go on
+            traceback.print_exc()
+            return 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in zip((1, 2), saved, strict=True):
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def main():
+    quiet_logs()
+    distributed.die_with_parent()
+    replies = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # stray prints between runs go to stderr, never into the replies
+    corpus_loader = functools.lru_cache(maxsize=1)(load_corpus)
+    for line in sys.stdin:
+        request = json.loads(line)
+        rc = run_logged(request["argv"], request["log"], corpus_loader)
+        gc.collect()
+        jax.clear_caches()  # this run's compiled steps are never called again
+        replies.write(json.dumps({"rc": rc, "rss_mb": round(rss_mb(), 1)}) + "\n")
+
+
+def run():
+    flags.FLAGS.mark_as_parsed()  # the worker has no flags; each run's are parsed on their own
+    absl_logging.use_absl_handler()  # log lines as `python -m llm_jax.cli.train` writes them
+    main()
+
+
+if __name__ == "__main__":
+    run()
