@@ -101,7 +101,7 @@ class WandB:
     def start(self, name: str, hparams: dict, config: dict) -> None:
         id_file = self.workdir / "wandb_id"
         if not id_file.exists():
-            id_file.write_text(self.wandb.util.generate_id())
+            id_file.write_text(uuid.uuid4().hex[:16])  # W&B run ids: letters and digits
         self.run = self.wandb.init(
             project=self.project,
             id=id_file.read_text().strip(),

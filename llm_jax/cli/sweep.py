@@ -23,7 +23,7 @@ import sys
 from absl import app, flags
 
 from llm_jax.cli import overrides, paths
-from llm_jax.sweep import emit_sweep, run_sweep
+from llm_jax.sweep import SweepError, emit_sweep, run_sweep
 
 flags.DEFINE_string("config", None, "Study file: experiments/<study>/config.py[:arg]")
 flags.DEFINE_string("workdir", None, "Sweep root (runs/ under it): a path, or gs://...")
@@ -90,6 +90,13 @@ def report(summary: dict) -> int:
 
 
 def main(parsed):
+    try:
+        sweep(parsed)
+    except SweepError as e:  # bad input: one line naming the problem and the fix
+        sys.exit(f"error: {e}")
+
+
+def sweep(parsed):
     _, config_overrides = parsed
     f = FLAGS
     if f.emit:

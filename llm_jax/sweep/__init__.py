@@ -13,10 +13,10 @@ from llm_jax.sweep.emit import Job, Slurm, skypilot_files, slurm_files, write
 from llm_jax.sweep.plan import print_plan
 from llm_jax.sweep.report import finish
 from llm_jax.sweep.runner import Options, parse_shard, run_all, shard
-from llm_jax.sweep.spec import Run, Sweep, config_getter, groups, load_study
+from llm_jax.sweep.spec import Run, Sweep, SweepError, config_getter, groups, load_study
 from llm_jax.sweep.store import Status, root_path
 
-__all__ = ["Run", "Sweep", "config_getter", "emit_sweep", "run_sweep"]
+__all__ = ["Run", "Sweep", "SweepError", "config_getter", "emit_sweep", "run_sweep"]
 
 
 def run_sweep(
@@ -50,7 +50,7 @@ def run_sweep(
     if dry_run:
         return print_plan(sweep, selected, opts, workers_slots, assume_flops_per_s)
     finished = collect_only or run_all(selected, opts, workers_slots)
-    if count > 1 and fit and not collect_only:
+    if count > 1 and not collect_only:
         log(f"shard {index}/{count}: not fitting; run --collect once every shard is done")
     fit = fit and (count == 1 or collect_only)
     summary = finish(sweep, root, Status(root).get, fit=fit, log=log)

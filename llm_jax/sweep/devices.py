@@ -15,6 +15,7 @@ import glob
 import os
 
 from llm_jax.distributed import PARENT_ENV, SINGLE_PROCESS_ENV
+from llm_jax.sweep.spec import SweepError
 
 # Variables through which a child would find (or be told about) a process group to join.
 CLUSTER_PREFIXES = ("SLURM_", "SLURMD_", "PMI_", "PMIX_", "OMPI_")
@@ -30,7 +31,7 @@ TPU_PORT = 8476  # libtpu's default process port; worker i uses TPU_PORT + i
 TPU_BOUNDS = {1: "1,1,1", 2: "1,2,1", 4: "2,2,1", 8: "2,4,1"}
 
 
-class DeviceError(ValueError):
+class DeviceError(SweepError):
     """Workers × devices per run do not fit the machine; the message says what does."""
 
 

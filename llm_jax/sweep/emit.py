@@ -36,7 +36,7 @@ class Job:
 
 @dataclasses.dataclass
 class Slurm:
-    tasks: int  # array tasks; each runs one shard
+    tasks: int = 0  # array tasks, each one shard (0: one per group)
     max_parallel: int = 0  # the array's %K throttle (0: none)
     partition: str = ""
     gpus_per_run: int = 0
@@ -58,13 +58,18 @@ def slurm_files(job: Job, study: str, slurm: Slurm, logs: str) -> dict[str, str]
     throttle = f"%{slurm.max_parallel}" if slurm.max_parallel else ""
     array = _header(study, f"{logs}/%A_%a.out", slurm) + [
         f"#SBATCH --array=0-{slurm.tasks - 1}{throttle}",
-        "#SBATCH --requeue  # preempted or `scontrol requeue`d: rerun, resuming the run",
+        "#SBATCH --requeue",
         "#SBATCH --open-mode=append",
     ]
     array += [f"#SBATCH --gres=gpu:{slurm.gpus_per_run}"] if slurm.gpus_per_run else []
     devices = [f"--devices_per_run={slurm.gpus_per_run}"] if slurm.gpus_per_run else []
     shard = f"--shard=${{SLURM_ARRAY_TASK_ID}}/{slurm.tasks}"  # unquoted: bash expands it
-    array += [f"cd {shlex.quote(job.cwd)}", f"{job.sweep('--no_fit', *devices)} {shard} {SETTLED}"]
+    array += [
+        "# One shard (groups dealt by cost) per task. Preempted or requeued, a task reruns",
+        "# this line: finished runs are skipped, the interrupted one resumes.",
+        f"cd {shlex.quote(job.cwd)}",
+        f"{job.sweep('--no_fit', *devices)} {shard} {SETTLED}",
+    ]
     collect = _header(f"{study}-collect", f"{logs}/collect_%j.out", slurm)
     collect += [f"cd {shlex.quote(job.cwd)}", job.sweep("--collect")]
     submit = [

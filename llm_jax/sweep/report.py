@@ -80,12 +80,16 @@ def _fit(rows, out: epath.Path, bootstrap: int, log) -> dict | None:
         return _fit_in(rows, pathlib.Path(out), bootstrap, log, fit_runs)
     with tempfile.TemporaryDirectory() as local:
         doc = _fit_in(rows, pathlib.Path(local), bootstrap, log, fit_runs)
+        if doc:  # fits.json names its run table: the one in `out`
+            fits = pathlib.Path(local) / "fits.json"
+            fits.write_text(
+                json.dumps(json.loads(fits.read_text()) | {"runs": str(out / "runs.csv")})
+            )
+            doc["runs"] = str(out / "runs.csv")
+            doc["figures"] = [str(out / pathlib.Path(f).name) for f in doc.get("figures", [])]
         out.mkdir(parents=True, exist_ok=True)
         for path in sorted(pathlib.Path(local).iterdir()):
             (out / path.name).write_bytes(path.read_bytes())
-    if doc:
-        doc["runs"] = str(out / "runs.csv")
-        doc["figures"] = [str(out / pathlib.Path(f).name) for f in doc.get("figures", [])]
     return doc
 
 

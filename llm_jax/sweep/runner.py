@@ -26,7 +26,7 @@ import time
 from llm_jax.sweep.devices import Slot
 from llm_jax.sweep.executors import TRAIN_MODULE, Subprocess, Worker, run_log
 from llm_jax.sweep.runs import last_step
-from llm_jax.sweep.spec import Run, cost
+from llm_jax.sweep.spec import Run, SweepError, cost
 from llm_jax.sweep.store import HEARTBEAT_S, Status
 
 ISOLATION = {"worker": Worker, "process": Subprocess}
@@ -36,7 +36,7 @@ def parse_shard(text: str) -> tuple[int, int]:
     """'i/N' → (i, N) with 0 ≤ i < N."""
     i, _, n = text.partition("/")
     if not (i.isdigit() and n.isdigit() and 0 <= int(i) < int(n)):
-        raise ValueError(f"--shard={text!r} must be i/N with 0 <= i < N, e.g. 0/4")
+        raise SweepError(f"--shard={text!r} must be i/N with 0 <= i < N, e.g. 0/4")
     return int(i), int(n)
 
 

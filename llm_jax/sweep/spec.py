@@ -11,8 +11,8 @@ import ml_collections
 from llm_jax.model.size import train_flops_per_token
 
 
-class StudyError(ValueError):
-    """A study whose runs cannot be run as named; the message lists them and the fix."""
+class SweepError(ValueError):
+    """A sweep that cannot run as asked (run names, shard, devices); the message says the fix."""
 
 
 @dataclasses.dataclass
@@ -81,7 +81,7 @@ def finalize(sweep: Sweep) -> Sweep:
     budget}, so every tracker names and describes the run the way the sweep does."""
     problems = bad_names(sweep)
     if problems:
-        raise StudyError(f"study {sweep.study!r}: bad run names:\n  " + "\n  ".join(problems))
+        raise SweepError(f"study {sweep.study!r}: bad run names:\n  " + "\n  ".join(problems))
     for run in sweep.runs:
         run.config.log.update(
             name=run.dir_name,  # trunk segments share their trunk's directory and trial

@@ -1,76 +1,49 @@
-"""tools/sweep.py end to end on a tiny sweep: failures recorded, shards, kill → rerun ≡ one go."""
+"""tools/sweep.py end to end on a tiny sweep: failures recorded and listed, shards dealt by cost,
+run names checked before anything runs, kill → rerun ≡ one go, the dry run."""
 
-import csv
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
+from llm_jax.sweep import Run, Sweep, SweepError
 from llm_jax.sweep.runner import parse_shard, shard
-from llm_jax.sweep.spec import groups, load_study
+from llm_jax.sweep.spec import cost, finalize, groups, load_study
+from tests.sweep.helpers import (
+    FIT_COLUMNS,
+    STUDY,
+    read_csv,
+    run_sweep,
+    start_sweep,
+    statuses,
+    wait_for_checkpoint,
+)
+from tests.sweep.tiny_study import base_config
 from tests.train.cli import ROOT, cli_env
 
-STUDY = "tests/sweep/tiny_study.py"
+CPU_STUDY = str(ROOT / "experiments" / "chinchilla_cpu" / "config.py")
 
 
-def sweep_command(workdir, cache_dir, arg="", *flags):
-    config = f"{STUDY}:{arg}" if arg else STUDY
-    return [
-        sys.executable,
-        "tools/sweep.py",
-        f"--config={config}",
-        f"--workdir={workdir}",
-        f"--set=data.cache_dir={cache_dir}",
-        "--no_fit",
-        *flags,
-    ]
-
-
-def run_sweep(workdir, cache_dir, arg="", *flags):
-    return subprocess.run(
-        sweep_command(workdir, cache_dir, arg, *flags),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=600,
-    )
-
-
-def read_csv(path):
-    with open(path) as f:
-        return {row["run"]: row for row in csv.DictReader(f)}
-
-
-def statuses(workdir):
-    return {p.stem: json.loads(p.read_text()) for p in (workdir / "status").glob("*.json")}
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
-
-
-def test_failing_run_is_recorded_and_the_rest_complete(tmp_path, cache_dir):
+def test_failing_run_is_recorded_listed_and_the_rest_complete(tmp_path, cache_dir):
     result = run_sweep(tmp_path, cache_dir, "fail")
     assert result.returncode == 1, result.stderr[-2000:]  # the sweep reports the failure
     state = statuses(tmp_path)
     assert state["tiny-d16"]["status"] == state["tiny-d24"]["status"] == "done"
     assert state["tiny-fail"]["status"] == "failed"
     assert "n_heads" in state["tiny-fail"]["error"]  # the trainer's own message
+    assert "FAILED tiny-fail" in result.stdout and "--retry_failed" in result.stdout
     everything = read_csv(tmp_path / "all_runs.csv")
     assert everything["tiny-fail"]["status"] == "failed"
     assert set(read_csv(tmp_path / "runs.csv")) == {"tiny-d16", "tiny-d24"}
     for row in read_csv(tmp_path / "runs.csv").values():
         assert float(row["loss"]) > 0 and float(row["tokens"]) == 40 * 8 * 32
-    # A rerun skips all three: nothing is trained again, the failure stays recorded.
+    # A rerun skips all three: nothing is trained again, the failure stays recorded and listed.
     again = run_sweep(tmp_path, cache_dir, "fail")
     assert statuses(tmp_path)["tiny-fail"]["attempts"] == 1, again.stderr[-2000:]
     assert statuses(tmp_path)["tiny-d16"]["attempts"] == 1
+    assert "retry them:" in again.stdout and "FAILED tiny-fail" in again.stdout
     retried = run_sweep(tmp_path, cache_dir, "fail", "--retry_failed")
     assert statuses(tmp_path)["tiny-fail"]["attempts"] == 2, retried.stderr[-2000:]
 
@@ -86,46 +59,85 @@ def test_shards_are_disjoint_and_complete(count):
     assert len(trunk) == 1  # a trunk's segments and branches stay on one shard
 
 
+def test_shards_are_balanced_by_cost():
+    """chinchilla_cpu's 35 runs span 31× in FLOPs: dealt by cost, the busiest of 4 shards is
+    within 5% of a fair quarter; dealt by position (i::N) it got 31% more than that."""
+    all_groups = groups(load_study(CPU_STUDY, None))
+    costs = sorted(cost(g) for g in all_groups)
+    assert costs[-1] / costs[0] > 20
+    fair = sum(costs) / 4
+    loads = [sum(cost(g) for g in shard(all_groups, i, 4)) for i in range(4)]
+    strided = [sum(cost(g) for g in all_groups[i::4]) for i in range(4)]
+    assert max(loads) - min(loads) <= costs[-1]  # LPT: imbalance ≤ the largest group
+    assert max(loads) < 1.05 * fair < 1.2 * fair < max(strided)
+    assert shard(all_groups, 0, len(all_groups))[0] is max(all_groups, key=cost)  # longest first
+
+
 def test_parse_shard_rejects_bad_specs():
     assert parse_shard("1/3") == (1, 3)
     for bad in ("3/3", "-1/2", "1", "a/b"):
-        with pytest.raises(ValueError, match="i/N"):
+        with pytest.raises(SweepError, match="i/N"):
             parse_shard(bad)
 
 
-@pytest.mark.slow
-def test_killed_sweep_resumes_to_the_same_runs_csv(tmp_path, cache_dir):
-    reference = tmp_path / "reference"
-    assert run_sweep(reference, cache_dir).returncode == 0
-    interrupted = tmp_path / "interrupted"
-    process = subprocess.Popen(
-        sweep_command(interrupted, cache_dir),
+def test_bad_run_names_are_refused_before_anything_runs(tmp_path):
+    config = base_config()
+    runs = [Run(name, config) for name in ("a/b", "two words", "ok", "ok", ".hidden")]
+    with pytest.raises(SweepError) as caught:
+        finalize(Sweep("bad", runs))
+    message = str(caught.value)
+    for name in ("'a/b'", "'two words'", "'ok': used by more than one run", "'.hidden'"):
+        assert name in message
+    study = tmp_path / "bad_study.py"
+    study.write_text(
+        "from llm_jax.sweep import Run, Sweep\nfrom tests.sweep.tiny_study import base_config\n"
+        "def get_sweep(arg=None):\n    return Sweep('bad', [Run('x/y', base_config())])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "llm_jax.cli.sweep", f"--config={study}", f"--workdir={tmp_path}/s"],
         cwd=ROOT,
         env=cli_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    victim = interrupted / "runs" / "tiny-d24" / "checkpoints"
-    deadline = time.time() + 300
-    while not (victim.is_dir() and any(p.name.isdigit() for p in victim.iterdir())):
-        assert time.time() < deadline and process.poll() is None
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)  # the sweep and its train process, mid-run
+    assert done.returncode != 0 and "error: study 'bad': bad run names" in done.stderr
+    assert "'x/y'" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "s" / "runs").exists()  # refused before any run started
+
+
+def test_finalize_names_each_run_for_its_trackers():
+    sweep = load_study(STUDY, None)
+    trunk = next(r for r in sweep.runs if r.role == "trunk")
+    assert trunk.config.log.name == trunk.dir_name  # one trial per run directory
+    main = sweep.runs[0]
+    assert (main.config.log.name, main.config.log.study, main.config.log.role) == (
+        main.name,
+        "tiny",
+        "main",
+    )
+    assert main.config.log.budget == 1.0
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_to_the_same_runs_csv(tmp_path, cache_dir, finished_sweep):
+    interrupted = tmp_path / "interrupted"
+    process = start_sweep(interrupted, cache_dir)
+    wait_for_checkpoint(interrupted, "tiny-d24", process)
+    os.kill(process.pid, signal.SIGKILL)  # the runner alone: its worker must die with it
     process.wait()
-    assert statuses(interrupted)["tiny-d16"]["status"] == "done"
     assert statuses(interrupted)["tiny-d24"]["status"] == "running"
     result = run_sweep(interrupted, cache_dir)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "resume  tiny-d24: its last owner is gone" in result.stdout
     state = statuses(interrupted)
-    assert state["tiny-d16"]["attempts"] == 1  # skipped
     assert state["tiny-d24"]["attempts"] == 2  # resumed
     log = (interrupted / "logs" / "tiny-d24.log").read_text()
     assert "resumed from step" in log
-    want, got = read_csv(reference / "runs.csv"), read_csv(interrupted / "runs.csv")
+    want, got = read_csv(finished_sweep / "runs.csv"), read_csv(interrupted / "runs.csv")
     assert set(want) == set(got)
     for name in want:
-        for column in ("loss", "best_loss", "train_loss", "tokens", "flops", "flops_trained"):
+        for column in FIT_COLUMNS:
             assert got[name][column] == want[name][column], (name, column)
 
 

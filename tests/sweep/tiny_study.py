@@ -4,7 +4,8 @@
       --set=data.cache_dir=CACHE
 
 Arg "fail": only the two cosine runs, with a run between them whose config is invalid
-(n_heads does not divide d_model).
+(n_heads does not divide d_model). Arg "repeat": six 10-step runs of one shape, seeds 0-5 (one
+worker's memory, run after run).
 """
 
 import copy
@@ -37,6 +38,9 @@ def get_sweep(arg=None):
         for d in (16, 24)
     ]
     runs += branch_runs("tiny-wsd", base, [point(16, 20, 2.0), point(16, 40, 3.0)])
+    if arg == "repeat":
+        p = point(16, 10, 1.0)
+        return Sweep("tiny", [Run(f"tiny-s{s}", point_config(base, p, seed=s)) for s in range(6)])
     if arg == "fail":  # a failing run between two good ones
         bad = copy.deepcopy(runs[0].config)
         bad.model.n_heads = 5
