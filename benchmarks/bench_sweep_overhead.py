@@ -8,7 +8,7 @@ threaded, through `python -m llm_jax.cli.sweep` of the checkout at --source (def
 then reads the sweep directory: a run's training time is the sum of its logged intervals
 (interval steps × tokens per step / tokens/s; the trainer times those without the first, compiling
 step, evals and saves), so overhead = status wall_s − training time covers start-up, data,
-compilation, evals and checkpoints.
+compilation, evals and checkpoints. The compilation cache starts empty.
 """
 
 import argparse
@@ -46,7 +46,14 @@ def main():
         f"--config={HERE / 'benchmarks' / 'overhead_study.py'}", f"--workdir={workdir}",
         "--no_fit", "--workers=1", "--threads_per_run=1", *args.extra,
     ]  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=args.source, JAX_PLATFORMS="cpu")
+    # A fresh compilation cache: every program is compiled once, as in a first sweep.
+    cache = workdir / "jax_compilation_cache"
+    env = dict(
+        os.environ,
+        PYTHONPATH=args.source,
+        JAX_PLATFORMS="cpu",
+        JAX_COMPILATION_CACHE_DIR=str(cache),
+    )
     start = time.time()
     subprocess.run(command, cwd=args.source, env=env, check=True, stdout=subprocess.DEVNULL)
     wall = time.time() - start

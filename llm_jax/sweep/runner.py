@@ -89,13 +89,16 @@ def fingerprint(run: Run) -> str:
 
 class Stop:
     """SIGTERM or SIGINT (scancel, requeue, preemption, Ctrl-C): take no more runs, and pass
-    SIGTERM on, so running ones save a checkpoint and exit (recorded as interrupted)."""
+    SIGTERM on, so running ones save a checkpoint and exit (recorded as interrupted). A second
+    Ctrl-C stops at once (the children die with the runner)."""
 
     def __init__(self):
         self.requested = False
         self.executors: set = set()
 
     def handle(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
         self.requested = True
         for executor in list(self.executors):
             executor.terminate()

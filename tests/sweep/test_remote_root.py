@@ -16,6 +16,7 @@ from llm_jax.sweep.report import _fit
 from llm_jax.sweep.store import Status
 from tests.fake_gcs import memory_gcs
 from tests.sweep.helpers import FIT_COLUMNS, STUDY, read_csv
+from tests.train.cli import ROOT
 
 ROOT_URL = "gs://test-bucket/sweep"
 
@@ -46,7 +47,8 @@ def test_collect_on_a_gs_root_equals_the_local_one(bucket, finished_sweep, tmp_p
     upload(finished_sweep / "runs", bucket / "runs")
     upload(finished_sweep / "status", bucket / "status")
     monkeypatch.chdir(tmp_path)
-    summary = run_sweep(STUDY, ROOT_URL, collect_only=True, fit=False, log=lambda *_: None)
+    study = str(ROOT / STUDY)  # the working directory is elsewhere
+    summary = run_sweep(study, ROOT_URL, collect_only=True, fit=False, log=lambda *_: None)
     assert summary["status"] == {"done": 6}
     (tmp_path / "runs.csv").write_text((bucket / "runs.csv").read_text())
     want, got = read_csv(finished_sweep / "runs.csv"), read_csv(tmp_path / "runs.csv")

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.sweep.helpers import FIT_COLUMNS, STUDY, read_csv, statuses
+from tests.sweep.helpers import FIT_COLUMNS, STUDY, read_csv, run_sweep, statuses
 from tests.sweep.local_slurm import LocalSlurm, Unavailable
 from tests.train.cli import ROOT, cli_env
 
@@ -38,13 +38,17 @@ def wait(condition, timeout, what, cluster):
     return result
 
 
-def test_the_emitted_array_sweeps_requeues_and_collects(slurm, tmp_path, cache_dir, finished_sweep):
+def test_the_emitted_array_sweeps_requeues_and_collects(slurm, tmp_path, cache_dir):
+    """The study's "slurm" arg: a 600-step run (task 0, the costliest) and a 40-step one."""
+    reference = tmp_path / "local"
+    local = run_sweep(reference, cache_dir, "slurm", "--threads_per_run=1")
+    assert local.returncode == 0, local.stderr[-3000:]
     root = tmp_path / "sweep"
     env = cli_env() | {"SLURM_CONF": slurm.conf}
     emitted = subprocess.run(
-        [sys.executable, "-m", "llm_jax.cli.sweep", f"--config={STUDY}", f"--workdir={root}",
-         f"--set=data.cache_dir={cache_dir}", "--emit=slurm", "--max_parallel=2",
-         "--threads_per_run=1"],
+        [sys.executable, "-m", "llm_jax.cli.sweep", f"--config={STUDY}:slurm",
+         f"--workdir={root}", f"--set=data.cache_dir={cache_dir}", "--emit=slurm",
+         "--max_parallel=2", "--threads_per_run=1"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert emitted.returncode == 0, emitted.stderr[-3000:]
@@ -53,10 +57,10 @@ def test_the_emitted_array_sweeps_requeues_and_collects(slurm, tmp_path, cache_d
     )
     assert submitted.returncode == 0, submitted.stderr
     array, collect = re.search(r"array job (\d+), collect job (\d+)", submitted.stdout).groups()
-    # Task 0 has the costliest group (tiny-d24): requeue it once its run has saved a checkpoint.
-    checkpoints = root / "runs" / "tiny-d24" / "checkpoints"
+    # Task 0 runs the costliest group (tiny-long): requeue it once its run has saved.
+    checkpoints = root / "runs" / "tiny-long" / "checkpoints"
     wait(lambda: checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir()),
-         600, "tiny-d24's first checkpoint", slurm)  # fmt: skip
+         600, "tiny-long's first checkpoint", slurm)  # fmt: skip
     slurm.run("scontrol", "requeue", f"{array}_0")
     wait(lambda: slurm.job_state(collect) in ("COMPLETED", "FAILED", "CANCELLED", "GONE"),
          900, "the collect job", slurm)  # fmt: skip
@@ -64,10 +68,10 @@ def test_the_emitted_array_sweeps_requeues_and_collects(slurm, tmp_path, cache_d
     assert slurm.job_state(collect) == "COMPLETED", logs[-4000:]
     state = statuses(root)
     assert {s["status"] for s in state.values()} == {"done"}, state
-    assert state["tiny-d24"]["attempts"] == 2  # interrupted by the requeue, then resumed
-    assert "resumed from step" in (root / "logs" / "tiny-d24.log").read_text()
-    assert "stopped tiny-d24 at step" in logs  # the first attempt saved and stopped on SIGTERM
-    want, got = read_csv(finished_sweep / "runs.csv"), read_csv(root / "runs.csv")
+    assert state["tiny-long"]["attempts"] == 2  # interrupted by the requeue, then resumed
+    assert "resumed from step" in (root / "logs" / "tiny-long.log").read_text()
+    assert "stopped tiny-long at step" in logs  # the first attempt saved and stopped on SIGTERM
+    want, got = read_csv(reference / "runs.csv"), read_csv(root / "runs.csv")
     assert set(got) == set(want)
     for name in want:
         for column in FIT_COLUMNS:
