@@ -14,6 +14,7 @@ from llm_jax.sweep.spec import cost, finalize, groups, load_study
 from tests.sweep.helpers import (
     FIT_COLUMNS,
     STUDY,
+    pid_gone,
     read_csv,
     run_sweep,
     start_sweep,
@@ -127,6 +128,7 @@ def test_killed_sweep_resumes_to_the_same_runs_csv(tmp_path, cache_dir, finished
     os.kill(process.pid, signal.SIGKILL)  # the runner alone: its worker must die with it
     process.wait()
     assert statuses(interrupted)["tiny-d24"]["status"] == "running"
+    assert pid_gone(statuses(interrupted)["tiny-d24"]["pid"])
     result = run_sweep(interrupted, cache_dir)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "resume  tiny-d24: its last owner is gone" in result.stdout
