@@ -73,6 +73,8 @@ class Worker:
 
     def start(self, args: list[str], log_path: str) -> int:
         self.died = False
+        if self.process is not None and self.process.poll() is not None:
+            self.process = None  # it died between runs (a signal): start a new one
         if self.process is None:
             pipes = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             self.process = _spawn(WORKER_MODULE, [], self.slot, **pipes)
