@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 
 import jax
 import jax.numpy as jnp
@@ -12,8 +13,11 @@ import ml_collections
 import orbax.checkpoint as ocp
 from etils import epath
 
-from llm_jax.model import Transformer
+from llm_jax.errors import UserError
+from llm_jax.model import Transformer, model_config
 from llm_jax.sharding import strip_boxes
+
+log = logging.getLogger("llm_jax")
 
 # Model keys that change parameter shapes or the tree: resuming across a change is refused.
 SHAPE_KEYS = (
@@ -32,7 +36,7 @@ SHAPE_KEYS = (
 )
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint that cannot be used with this config; the message says why and what to do."""
 
 
@@ -55,6 +59,12 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
+    def all_steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def directory(self) -> epath.Path:
+        return epath.Path(self.manager.directory)
+
     def save(self, step: int, state, extra: dict) -> None:
         args = ocp.args.Composite(
             state=ocp.args.StandardSave(state), extra=ocp.args.JsonSave(extra)
@@ -69,31 +79,76 @@ class Checkpointer:
         restored = self.manager.restore(step, args=args)
         return restored["state"], restored["extra"]
 
+    def restore_newest(self, abstract_state, upto: int | None = None):
+        """(step, state, extra) of the newest checkpoint (≤ upto) that restores. Newer ones that
+        fail to restore while an older one succeeds are corrupt: moved to checkpoints/corrupt/
+        (never deleted) and named in a warning. If none restores, nothing is moved."""
+        failed = []
+        for step in reversed([s for s in self.all_steps() if upto is None or s <= upto]):
+            try:
+                state, extra = self.restore(step, abstract_state)
+            except Exception as e:  # Orbax/TensorStore raise Exception, ValueError, KeyError...
+                failed.append((step, e))
+                continue
+            for bad, error in failed:
+                moved = self.move_aside(bad, "corrupt")
+                log.warning("checkpoint %d does not restore (%s): moved to %s", bad,
+                            _first_line(error), moved)  # fmt: skip
+            return step, state, extra
+        bad, error = failed[0]
+        raise CheckpointError(
+            f"no checkpoint in {self.directory()} restores (step {bad}: {_first_line(error)}); "
+            "nothing was moved. Move the broken step directories elsewhere to start over, or use "
+            "a new --workdir"
+        )
+
+    def move_aside(self, step: int, folder: str) -> epath.Path:
+        """checkpoints/<step> → checkpoints/<folder>/<step>[.k]: out of Orbax's sight, kept."""
+        self.manager.wait_until_finished()
+        target_dir = self.directory() / folder
+        if jax.process_index() == 0:
+            target_dir.mkdir(parents=True, exist_ok=True)
+        target, k = target_dir / str(step), 1
+        while target.exists():
+            target, k = target_dir / f"{step}.{k}", k + 1
+        if jax.process_index() == 0:  # one shared directory: one process renames
+            (self.directory() / str(step)).rename(target)
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(f"llm_jax: moved checkpoint {step} aside")
+        self.manager.reload()
+        return target
+
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+def _first_line(error: Exception, limit: int = 160) -> str:
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:limit]
 
 
 def load_config(workdir) -> ml_collections.ConfigDict:
     path = epath.Path(workdir) / "config.json"
     if not path.exists():
         raise CheckpointError(f"{path} not found: is {workdir} a run directory of tools/train.py?")
-    return ml_collections.ConfigDict(json.loads(path.read_text()))
+    return ml_collections.ConfigDict(read_json(path))
 
 
-def check_compatible(saved: ml_collections.ConfigDict, config: ml_collections.ConfigDict) -> None:
-    """Refuse to resume when the model's shapes changed; other changes (e.g. steps) are allowed."""
-    changed = [
-        f"model.{k}: checkpoint has {saved.model[k]!r}, config has {config.model[k]!r}"
-        for k in SHAPE_KEYS
-        if saved.model.get(k) != config.model[k]
-    ]
-    if changed:
+def read_json(path) -> dict:
+    """A run file's JSON object; an empty, truncated or foreign file is a CheckpointError."""
+    try:
+        value = json.loads(epath.Path(path).read_text())
+    except (ValueError, UnicodeDecodeError) as e:
         raise CheckpointError(
-            "cannot resume: the config changes the model's shapes:\n  "
-            + "\n  ".join(changed)
-            + "\nUse a new --workdir for a different model, or restore the original values."
-        )
+            f"{path} is not valid JSON ({e}); it is written by tools/train.py: restore it from a "
+            "copy, or use a new --workdir"
+        ) from e
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path} holds a {type(value).__name__}, not a JSON object")
+    return value
 
 
 def load_params(workdir, step: int | None = None):
@@ -105,8 +160,7 @@ def load_params(workdir, step: int | None = None):
     steps = manager.all_steps()
     if not steps:
         raise CheckpointError(f"no checkpoint in {checkpoint_dir(workdir)}: train first")
-    step = max(steps) if step is None else step
-    if step not in steps:
+    if step is not None and step not in steps:
         raise CheckpointError(f"no checkpoint at step {step} in {workdir}; have {sorted(steps)}")
     target = {"params": abstract_params(config.model, jax.devices()[0])}
     restore = ocp.args.PyTreeRestore(
@@ -114,14 +168,29 @@ def load_params(workdir, step: int | None = None):
         restore_args=ocp.checkpoint_utils.construct_restore_args(target),
         partial_restore=True,
     )
-    restored = manager.restore(step, args=ocp.args.Composite(state=restore))
-    manager.close()
-    return config, restored["state"]["params"]
+    try:  # the asked-for step, else the newest that restores (readers move nothing aside)
+        for candidate in [step] if step is not None else sorted(steps, reverse=True):
+            try:
+                restored = manager.restore(candidate, args=ocp.args.Composite(state=restore))
+                return config, restored["state"]["params"]
+            except Exception as e:  # Orbax/TensorStore raise Exception, ValueError, KeyError...
+                log.warning("%s: checkpoint %d does not restore (%s)", workdir, candidate,
+                            _first_line(e))  # fmt: skip
+                failed = e
+        raise CheckpointError(
+            f"no checkpoint in {checkpoint_dir(workdir)} restores"
+            + (f" at step {step}" if step is not None else "")
+            + f" ({_first_line(failed)}); pick another --step, or retrain"
+        )
+    finally:
+        manager.close()
 
 
 def abstract_params(model_cfg, device):
     """The parameter tree's ShapeDtypeStructs, placed on `device`; nothing allocated."""
-    init = functools.partial(Transformer(model_cfg).init, tokens_BL=jnp.zeros((1, 1), jnp.int32))
+    init = functools.partial(
+        Transformer(model_config(model_cfg)).init, tokens_BL=jnp.zeros((1, 1), jnp.int32)
+    )
     boxed = jax.eval_shape(init, jax.random.PRNGKey(0))["params"]
     single = jax.sharding.SingleDeviceSharding(device)
     return jax.tree.map(

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import os
+
 import ml_collections
+
+from llm_jax.errors import UserError
 
 # Small string enums (docs/design.md §3.6): the single place their allowed values are listed.
 ENUMS = {
@@ -15,6 +20,9 @@ ENUMS = {
     "model.param_dtype": ("float32", "bfloat16"),
     "train.schedule": ("cosine", "wsd", "linear", "constant"),
     "train.decay_shape": ("linear", "sqrt"),
+    "data.bad_records": ("fail", "skip"),
+    "data.verify": ("size", "checksum"),
+    "eval.schedule": ("every", "log"),
 }
 
 
@@ -41,19 +49,32 @@ def get_default_config() -> ml_collections.ConfigDict:
     m.param_dtype = "float32"  # dtype parameters are stored (and optimised) in
     m.remat = "none"  # activation rematerialisation per block: none | full | dots_saveable
     m.scan_layers = True  # nn.scan over blocks, so compile time does not grow with depth
+    # Layers per scan iteration (params stay stacked): 0 = by backend, all of them on CPU (faster
+    # there), 1 on GPU/TPU (compile time flat in depth); n forces n.
+    m.scan_unroll = 0
     m.attention = "xla"  # xla (einsum reference) | cudnn | auto (jax.nn.dot_product_attention)
 
     c.data = d = ml_collections.ConfigDict()
-    # stdlib | site-packages (this interpreter's .py files) | text file/glob | .jsonl file
+    # stdlib | site-packages (this interpreter's .py files) | a prepared store directory
+    # (tools/prepare_data.py --out=DIR) | a .txt/.txt.gz/.jsonl/.jsonl.gz/.parquet file or glob,
+    # local or remote (gs://...); raw corpora are prepared into data.cache_dir on first use
     d.corpus = "stdlib"
     d.tokenizer = "byte"  # byte | path/to/tokenizer.model | bpe:<vocab_size>
     d.seq_len = 128  # tokens per training sequence
     d.batch_size = 16  # global batch size in sequences (per optimizer step)
     d.eval_tokens = 65_536  # held-out tokens in the fixed eval set
     d.val_fraction = 0.01  # fraction of documents held out for validation
-    d.max_bytes = 0  # cap on corpus bytes read (0: no cap); for quick experiments
+    d.max_bytes = 0  # cap on raw corpus bytes read (0: no cap); for quick experiments
     d.cache_dir = ""  # token/tokenizer cache ("" : $LLM_JAX_CACHE or ~/.cache/llm_jax)
     d.prefetch = 2  # batches prepared ahead by a background thread
+    d.text_key = "text"  # the JSONL field / Parquet column that holds each document's text
+    d.bad_records = "fail"  # malformed JSON line / record without text: fail | skip (counted)
+    # "NAME:WEIGHT:CORPUS,...": several sources (stores or corpus specs), each step's rows drawn
+    # by weight; eval reports each source. Replaces data.corpus when set ("": data.corpus alone)
+    d.mixture = ""
+    d.repeat = True  # a source that runs out is read again (epochs logged); False: refuse
+    d.verify = "size"  # store check at start: size (each shard's) | checksum (sha256: reads all)
+    d.prepare_workers = 1  # processes tokenizing a raw corpus on first use (0: one per CPU)
 
     c.train = t = ml_collections.ConfigDict()
     t.steps = 100  # optimizer steps
@@ -75,10 +96,18 @@ def get_default_config() -> ml_collections.ConfigDict:
     # "" or "WORKDIR:STEP": start this (new) run from another run's full state at that step,
     # so a WSD cooldown branch is exactly a continuation of its trunk. Ignored once this
     # workdir has its own checkpoint (a half-finished branch resumes from that).
+    # "hf:DIR": start from a Hugging Face Llama model (its params, model keys and tokenizer).
     t.init_from = ""
 
-    c.eval = ml_collections.ConfigDict()
-    c.eval.every_steps = 50  # evaluate on the held-out set every N steps (and at the end)
+    c.eval = e = ml_collections.ConfigDict()
+    # every: the full eval set every every_steps steps and at the end. log: a learning curve on a
+    # fixed subset of it at log_points log-spaced steps (warmup end … last step; an eval batch
+    # costs 1/3 of a training step), and the full set once, at the end (train/eval_schedule.py).
+    e.schedule = "every"
+    e.every_steps = 50  # schedule every: evaluate the held-out set every N steps (and at the end)
+    e.log_points = 12  # schedule log: subset evaluations per run, the last step included
+    e.subset_tokens = 4096  # schedule log: subset size, rounded down to whole eval batches (≥ 1)
+    e.max_cost_fraction = 0.05  # schedule log: subset evals' FLOPs ≤ this × the training FLOPs
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every_steps = 50  # save every N steps (and at the end)
@@ -91,6 +120,9 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.log.role = ""  # a sweep run's role: main | seed | lr | trunk (an hparam)
     c.log.budget = 0.0  # a sweep run's design FLOP budget (an hparam; 0: none)
     c.log.wandb_project = ""  # "": off; else also log to this W&B project (the [wandb] extra)
+    # (start, stop): a jax.profiler trace of the steps with index in [start, stop) (index = steps
+    # done before it), into DIR/tensorboard for TensorBoard's profile plugin; () is off.
+    c.log.profile_steps = ()
 
     c.mesh = ms = ml_collections.ConfigDict()
     ms.data = -1  # data-parallel axis size (-1: all devices left over)
@@ -112,7 +144,7 @@ def get_default_config() -> ml_collections.ConfigDict:
     return c
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config that cannot run; the message names the fields and the fix."""
 
 
@@ -121,9 +153,22 @@ def _check(ok: bool, message: str, problems: list[str]) -> None:
         problems.append(message)
 
 
-def validate(c: ml_collections.ConfigDict, *, n_devices: int | None = None, tokenizer_vocab=None):
-    """Reject a config that cannot run, before anything is compiled. Collects every problem."""
+def validate(
+    c: ml_collections.ConfigDict,
+    *,
+    n_devices: int | None = None,
+    tokenizer_vocab=None,
+    backend: str | None = None,
+    memory_bytes: int | None = None,
+):
+    """Reject a config that cannot run, before anything is compiled. Collects every problem.
+
+    backend (jax.default_backend()) and memory_bytes (all devices together) enable the checks
+    that depend on the machine: cuDNN attention, an embedding table too big to train.
+    """
     problems: list[str] = []
+    _check_domains(c, problems)
+    _check_tokenizer_spec(c.data.tokenizer, problems)
     for key, allowed in ENUMS.items():
         section, name = key.split(".")
         value = c[section][name]
@@ -131,10 +176,11 @@ def validate(c: ml_collections.ConfigDict, *, n_devices: int | None = None, toke
     m, d, t = c.model, c.data, c.train
     for key in ("d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff", "max_seq_len"):
         _check(m[key] > 0, f"model.{key}={m[key]} must be positive", problems)
+    _check(m.scan_unroll >= 0, f"model.scan_unroll={m.scan_unroll} must be ≥ 0 (0: auto)", problems)
     for key in ("seq_len", "batch_size", "eval_tokens"):
         _check(d[key] > 0, f"data.{key}={d[key]} must be positive", problems)
     if problems:  # the checks below divide by these
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+        raise ConfigError("invalid config: " + "; ".join(problems))
     _check(
         m.d_model % m.n_heads == 0,
         f"model.n_heads={m.n_heads} must divide model.d_model={m.d_model}; "
@@ -173,27 +219,132 @@ def validate(c: ml_collections.ConfigDict, *, n_devices: int | None = None, toke
         f"train.warmup_steps={t.warmup_steps} must be in [0, train.steps={t.steps})",
         problems,
     )
-    _check(0 < t.decay_fraction <= 1, "train.decay_fraction must be in (0, 1]", problems)
-    _check(0 <= t.min_lr_ratio <= 1, "train.min_lr_ratio must be in [0, 1]", problems)
-    _check(t.grad_accum >= 1, "train.grad_accum must be ≥ 1", problems)
-    if t.init_from:
+    _check(
+        0 < t.decay_fraction <= 1,
+        f"train.decay_fraction={t.decay_fraction} must be in (0, 1]",
+        problems,
+    )
+    _check(
+        0 <= t.min_lr_ratio <= 1, f"train.min_lr_ratio={t.min_lr_ratio} must be in [0, 1]", problems
+    )
+    _check(t.grad_accum >= 1, f"train.grad_accum={t.grad_accum} must be ≥ 1", problems)
+    init_from = "" if t.init_from.startswith("hf:") else t.init_from  # hf: is read by interop
+    for parse, value in ((parse_init_from, init_from), (parse_mixture, d.mixture)):
         try:
-            parse_init_from(t.init_from)
+            if value:
+                parse(value)
         except ValueError as e:
             problems.append(str(e))
+    _check(d.prepare_workers >= 0, "data.prepare_workers must be ≥ 0 (0: one per CPU)", problems)
+    _check(bool(d.text_key), "data.text_key must name a JSONL field / Parquet column", problems)
     for section in ("eval", "checkpoint", "log"):
-        _check(c[section].every_steps > 0, f"{section}.every_steps must be positive", problems)
-    _check(c.checkpoint.keep >= 1, "checkpoint.keep must be ≥ 1", problems)
+        every = c[section].every_steps
+        _check(every > 0, f"{section}.every_steps={every} must be positive", problems)
+    _check(c.checkpoint.keep >= 1, f"checkpoint.keep={c.checkpoint.keep} must be ≥ 1", problems)
+    _check_profile_steps(c.log.profile_steps, t.steps, problems)
+    _check_eval(c, problems)
     _check_batch(c, n_devices, problems)
+    _check_machine(c, backend, memory_bytes, problems)
     if problems:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+        raise ConfigError("invalid config: " + "; ".join(problems))
+
+
+# Numeric keys and their domains (ends, low, high): every value must be finite and inside. Integer
+# sizes and step counts are checked in validate(), next to the checks that use them.
+DOMAINS = {
+    "model.vocab_size": ("[)", 0, math.inf),  # 0: the tokenizer's vocab, rounded up
+    "model.rope_theta": ("()", 0, math.inf),
+    "model.norm_eps": ("()", 0, math.inf),
+    "model.init_std": ("()", 0, math.inf),
+    "data.val_fraction": ("()", 0, 1),
+    "data.max_bytes": ("[)", 0, math.inf),
+    "data.prefetch": ("[)", 0, math.inf),
+    "train.lr": ("()", 0, math.inf),
+    "train.beta1": ("[)", 0, 1),
+    "train.beta2": ("[)", 0, 1),
+    "train.eps": ("()", 0, math.inf),
+    "train.weight_decay": ("[)", 0, math.inf),
+    "train.grad_clip": ("[)", 0, math.inf),  # 0: off
+    "train.z_loss": ("[)", 0, math.inf),
+    "train.seed": ("[)", 0, 2**63),
+}
+_BPE_MIN_VOCAB = 262  # 256 byte pieces, 4 specials, the newline piece, and one more
+
+
+def _check_domains(c, problems) -> None:
+    for key, (ends, low, high) in DOMAINS.items():
+        section, name = key.split(".")
+        value = c[section][name]
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = number and math.isfinite(value)
+        ok = ok and (low <= value if ends[0] == "[" else low < value)
+        ok = ok and (value <= high if ends[1] == "]" else value < high)
+        if not ok:
+            problems.append(
+                f"{key}={value!r} must be a finite number in {ends[0]}{low}, {high}{ends[1]}"
+            )
+
+
+def _check_tokenizer_spec(spec: str, problems) -> None:
+    """byte, bpe:<N ≥ 262>, or an existing .model file: known without reading any data."""
+    if spec == "byte":
+        return
+    if spec.startswith("bpe:"):
+        size = spec[4:]
+        if not size.isdigit() or int(size) < _BPE_MIN_VOCAB:
+            problems.append(
+                f"data.tokenizer={spec!r}: write bpe:<vocab_size> with vocab_size ≥ "
+                f"{_BPE_MIN_VOCAB} (256 bytes, 4 specials, newline, the text's characters), "
+                "e.g. bpe:8192"
+            )
+    elif "://" not in spec and not os.path.isfile(spec):  # a URL is checked when it is read
+        problems.append(
+            f"data.tokenizer={spec!r} is not 'byte', 'bpe:<vocab_size>' or an existing "
+            "SentencePiece .model file; check the path"
+        )
+
+
+def _check_machine(c, backend, memory_bytes, problems) -> None:
+    """cuDNN attention needs a GPU; the embedding (and Adam's copies) must fit in memory."""
+    m = c.model
+    if m.attention == "cudnn" and backend not in (None, "gpu"):
+        problems.append(
+            f"model.attention='cudnn' needs a GPU but JAX runs on {backend}; use "
+            "model.attention=xla, or auto (cuDNN where there is one)"
+        )
+    spec = c.data.tokenizer
+    bpe = spec.startswith("bpe:") and spec[4:].isdigit()
+    vocab = m.vocab_size or (int(spec[4:]) if bpe else 0)
+    tables = 1 if m.tie_embeddings else 2
+    itemsize = 2 if m.param_dtype == "bfloat16" else 4
+    need = 4 * vocab * m.d_model * itemsize * tables  # parameters, gradients, 2 Adam moments
+    if memory_bytes and need > memory_bytes:
+        problems.append(
+            f"the embedding of vocab {vocab} × model.d_model={m.d_model} needs "
+            f"{need / 2**30:.1f} GiB to train (parameters, gradients, Adam moments) but the "
+            f"devices have {memory_bytes / 2**30:.1f} GiB; use a smaller vocabulary "
+            "(data.tokenizer, model.vocab_size) or more devices"
+        )
+
+
+def _check_profile_steps(window, steps: int, problems) -> None:
+    if not window:
+        return
+    ok = len(window) == 2 and all(isinstance(x, int) for x in window)
+    _check(
+        ok and 0 <= window[0] < window[1] <= steps,
+        f"log.profile_steps={tuple(window)!r} must be () or (start, stop) with "
+        f"0 ≤ start < stop ≤ train.steps={steps}, e.g. (10, 13)",
+        problems,
+    )
 
 
 def _check_batch(c, n_devices, problems):
     """The batch must split evenly over data-parallel replicas and then into micro-batches."""
-    from llm_jax.sharding import mesh_shape  # local: sharding imports jax, config must not
+    from llm_jax.sharding import logical_rules, mesh_shape  # local: sharding imports jax
 
     try:
+        logical_rules(c.mesh)
         shape = mesh_shape(c.mesh, n_devices) if n_devices else None
     except ValueError as e:
         problems.append(str(e))
@@ -205,11 +356,44 @@ def _check_batch(c, n_devices, problems):
             f"data.batch_size={b} is not divisible by the data-parallel size "
             f"mesh.data × mesh.fsdp = {replicas}; use a multiple of {replicas}"
         )
-    elif (b // replicas) % c.train.grad_accum:
+    elif c.train.grad_accum >= 1 and (b // replicas) % c.train.grad_accum:
         problems.append(
             f"train.grad_accum={c.train.grad_accum} must divide the per-replica batch "
             f"{b // replicas} (data.batch_size / data-parallel size)"
         )
+
+
+def subset_batches(c) -> int:
+    """Eval batches (the training batch's shape) in the log schedule's subset."""
+    tokens = min(c.eval.subset_tokens, c.data.eval_tokens)
+    return max(1, tokens // (c.data.batch_size * c.data.seq_len))
+
+
+def subset_cost_fraction(c) -> float:
+    """Upper bound of the log schedule's subset evals' FLOPs over the run's training FLOPs: each
+    of ≤ log_points evals runs subset_batches forward passes, each 1/3 of a training step."""
+    return c.eval.log_points * subset_batches(c) / (3 * c.train.steps)
+
+
+def _check_eval(c, problems):
+    e, bad = c.eval, []
+    _check(e.log_points >= 1, f"eval.log_points={e.log_points} must be ≥ 1", bad)
+    _check(e.subset_tokens > 0, f"eval.subset_tokens={e.subset_tokens} must be positive", bad)
+    _check(0 < e.max_cost_fraction <= 1, "eval.max_cost_fraction must be in (0, 1]", bad)
+    problems += bad
+    if bad or e.schedule != "log" or c.train.steps <= 0:
+        return
+    cost, k = subset_cost_fraction(c), subset_batches(c)
+    most = int(3 * e.max_cost_fraction * c.train.steps / k)
+    _check(
+        cost <= e.max_cost_fraction,
+        f"eval.schedule='log': {e.log_points} evals of {k} batch(es) cost {cost:.1%} of the "
+        f"run's {c.train.steps} training steps, over eval.max_cost_fraction="
+        f"{e.max_cost_fraction}; "
+        + (f"set eval.log_points ≤ {most}, " if most >= 1 else "")
+        + "lower eval.subset_tokens, or train longer",
+        problems,
+    )
 
 
 def parse_init_from(value: str) -> tuple[str, int]:
@@ -217,9 +401,37 @@ def parse_init_from(value: str) -> tuple[str, int]:
     workdir, sep, step = value.rpartition(":")
     if not sep or not workdir or not step.isdigit():
         raise ValueError(
-            f"train.init_from={value!r} must be 'WORKDIR:STEP' (e.g. runs/trunk:1200), or ''"
+            f"train.init_from={value!r} must be 'WORKDIR:STEP' (e.g. runs/trunk:1200), "
+            "'hf:DIR' (a Hugging Face model directory), or ''"
         )
     return workdir, int(step)
+
+
+def parse_mixture(value: str) -> list[tuple[str, float, str]]:
+    """'NAME:WEIGHT:CORPUS,...' → [(name, weight, corpus)]; weights > 0, names unique."""
+    sources, problems = [], []
+    for entry in value.split(","):
+        name, weight, corpus = (entry.strip().split(":", 2) + ["", ""])[:3]
+        try:
+            w = float(weight)
+        except ValueError:
+            w = float("nan")
+        if not (name.replace("_", "").replace("-", "").isalnum() and corpus):
+            problems.append(
+                f"entry {entry.strip()!r} is not NAME:WEIGHT:CORPUS (NAME: [A-Za-z0-9_-])"
+            )
+        elif not w > 0 or w == float("inf"):
+            problems.append(f"source {name!r} has weight {weight!r}; weights must be > 0")
+        elif name in (s[0] for s in sources):
+            problems.append(f"source {name!r} appears twice")
+        else:
+            sources.append((name, w, corpus))
+    if problems:
+        raise ValueError(
+            f"data.mixture={value!r}: " + "; ".join(problems) + ". Write e.g. "
+            "'code:0.3:stdlib,web:0.7:/data/web_store' (drop a source rather than weighting it 0)"
+        )
+    return sources
 
 
 def _divisors(n: int) -> list[int]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import shlex
 
+from llm_jax.errors import UserError
+
 GCLOUD_TPU = ("gcloud", "compute", "tpus", "tpu-vm")
 REMOTE_DIR = "~/llm_jax"  # the source tree on each worker; tools/ and configs/ run from it
 REMOTE_TARBALL = "llm_jax.tar.gz"  # relative to the home directory, for scp and ssh alike
@@ -18,7 +20,7 @@ REMOTE_LOG = "~/llm_jax_train.log"
 TPU_PACKAGES = ("jax[tpu]>=0.10.2,<0.12", "gcsfs")
 
 
-class LaunchError(ValueError):
+class LaunchError(UserError, ValueError):
     """Arguments that cannot start a multi-host run; the message says what to change."""
 
 
@@ -68,6 +70,7 @@ def fetch_commands(vm: TpuVm, source: str, ref: str, tarball: str) -> list[list[
 
 def install_command(vm: TpuVm, python: str = "python3") -> list[str]:
     packages = " ".join(shlex.quote(p) for p in TPU_PACKAGES)
+    python = shlex.quote(python)  # every user string reaching the remote shell is quoted
     return vm.ssh(
         f"cd {REMOTE_DIR} && {python} -m pip install -q -U {packages} "
         f"&& {python} -m pip install -q -e ."

@@ -9,6 +9,7 @@ whole config goes along as text (TensorBoard) or run config (W&B).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 import uuid
@@ -24,6 +25,8 @@ from llm_jax.config import ConfigError
 # Config keys shown next to the study facts in the HParams table (the rest is in config.json).
 SHAPE_KEYS = ("model.d_model", "model.n_layers", "data.batch_size", "train.steps", "train.schedule")
 
+log = logging.getLogger("llm_jax")
+
 
 def flatten(config: dict, prefix: str = "") -> dict:
     """{'model': {'d_model': 8}} → {'model.d_model': 8}."""
@@ -38,13 +41,13 @@ def flatten(config: dict, prefix: str = "") -> dict:
 
 def study_hparams(config: dict, run_info: dict) -> dict:
     """The facts a sweep compares runs by; D is the run's planned training tokens."""
-    flat, log = flatten(config), config["log"]
+    flat, run_log = flatten(config), config["log"]
     n_params = run_info["params"]["total"]
     tokens = config["train"]["steps"] * config["data"]["batch_size"] * config["data"]["seq_len"]
     facts = {
-        "study": log["study"],
-        "role": log["role"],
-        "budget": float(log["budget"]),
+        "study": run_log["study"],
+        "role": run_log["role"],
+        "budget": float(run_log["budget"]),
         "N": n_params,
         "N_nonembed": run_info["params"]["non_embedding"],
         "D": tokens,
@@ -53,6 +56,37 @@ def study_hparams(config: dict, run_info: dict) -> dict:
         "seed": config["train"]["seed"],
     }
     return facts | {k: flat[k] for k in SHAPE_KEYS}
+
+
+def replace_text(path, text: str) -> None:
+    """Write through a temporary file and a rename (a kill mid-write leaves the old file); an
+    OSError names the file, which a failed write() alone does not (disk full)."""
+    temporary = path.with_name(f"{path.name}.tmp")
+    try:
+        temporary.write_text(text)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, e.filename or str(temporary)) from e
+    temporary.replace(path)
+
+
+def readable_rows(path) -> list[tuple[str, dict]]:
+    """(line, row) of each metrics line that parses; a truncated or garbled line (a killed
+    writer, a bad copy) is dropped with a warning naming the file and the line numbers."""
+    rows, bad = [], []
+    for number, line in enumerate(epath.Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append((line, row))
+        else:
+            bad.append(number)
+    if bad:
+        log.warning("%s: dropped %d unreadable line(s): %s", path, len(bad), bad[:10])
+    return rows
 
 
 def is_local(path) -> bool:
@@ -151,8 +185,8 @@ class MetricWriter:
         """config.json (resolved config), run.json (derived facts); trackers start the run."""
         if not self.enabled:
             return
-        (self.workdir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
-        (self.workdir / "run.json").write_text(json.dumps(run_info, indent=2, sort_keys=True))
+        for name, value in (("config.json", config), ("run.json", run_info)):
+            replace_text(self.workdir / name, json.dumps(value, indent=2, sort_keys=True))
         if config["log"]["wandb_project"]:
             self.trackers.append(WandB(self.workdir, config["log"]["wandb_project"]))
         name = config["log"]["name"] or self.workdir.name
@@ -163,15 +197,12 @@ class MetricWriter:
         """Keep the rows up to the resumed step (none for a new run), so no step is duplicated."""
         if not self.enabled or not self.path.exists():
             return
-        rows = [line for line in self.path.read_text().splitlines() if line.strip()]
-        kept = [line for line in rows if json.loads(line)["step"] <= step]
+        kept = [line for line, row in readable_rows(self.path) if row["step"] <= step]
         self._rewrite(kept)
         self.lines = [] if self.local else kept
 
     def _rewrite(self, lines: list[str]) -> None:
-        temporary = self.workdir / f".metrics.jsonl.{uuid.uuid4().hex}.tmp"
-        temporary.write_text("".join(line + "\n" for line in lines))
-        temporary.replace(self.path)
+        replace_text(self.path, "".join(line + "\n" for line in lines))
 
     def write(self, row: dict) -> None:
         """row has at least step and split; every other finite number also goes to trackers."""

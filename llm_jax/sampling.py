@@ -19,10 +19,9 @@ from collections.abc import Callable, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from llm_jax.model import Transformer
+from llm_jax.model import ModelConfig, Transformer, model_config
 
 _DROPPED = -jnp.inf
 # float32 rounding of a cumulative sum must not add a token to a set that already reaches top_p.
@@ -59,8 +58,8 @@ def apply_temperature(logits_BV, temperature: float):
 
 def top_k_filter(logits_BV, k: int):
     """Keep exactly the k largest logits per row (ties go to the lower id)."""
-    _, idx_BK = jax.lax.top_k(logits_BV, k)
-    keep_BV = _scatter_rows(jnp.zeros(logits_BV.shape, bool), idx_BK, True)
+    _, top_ids_BN = jax.lax.top_k(logits_BV, k)  # N = k
+    keep_BV = _scatter_rows(jnp.zeros(logits_BV.shape, bool), top_ids_BN, True)
     return jnp.where(keep_BV, logits_BV, _DROPPED)
 
 
@@ -112,10 +111,10 @@ def choose(logits_BV, keys_B, sampler: Sampler, seen_BV=None):
     return jax.vmap(jax.random.categorical)(keys_B, logits_BV).astype(jnp.int32)
 
 
-def _scatter_rows(target_BV, idx_BK, values):
-    """target[b, idx[b, k]] = values[b, k] (or a scalar), row by row."""
-    values_BK = jnp.broadcast_to(values, idx_BK.shape)
-    return jax.vmap(lambda t, i, v: t.at[i].set(v))(target_BV, idx_BK, values_BK)
+def _scatter_rows(target_BV, idx_BN, values):
+    """target[b, idx[b, n]] = values[b, n] (or a scalar), row by row."""
+    values_BN = jnp.broadcast_to(values, idx_BN.shape)
+    return jax.vmap(lambda t, i, v: t.at[i].set(v))(target_BV, idx_BN, values_BN)
 
 
 @dataclasses.dataclass
@@ -149,19 +148,20 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int):
     return tokens_BP, positions_BP
 
 
-# jax.debug.callback needs a fixed Python callable to keep the compiled loop cached across calls;
-# `generate` points this at the caller's on_step for the duration of one call.
-_STREAM = {"handler": None}
+@dataclasses.dataclass
+class _StepStream:
+    """A compiled loop's per-step jax.debug.callback. It is baked into the loop, so to keep the loop
+    cached it stays fixed: each cached loop owns one, and `generate` points it at its on_step."""
 
+    on_step: Callable[[int, np.ndarray, np.ndarray], None] | None = None
 
-def _emit(step, tokens_B, done_B):
-    handler = _STREAM["handler"]
-    if handler is not None:
-        handler(int(step), np.asarray(tokens_B), np.asarray(done_B))
+    def __call__(self, step, tokens_B, done_B):
+        if self.on_step is not None:
+            self.on_step(int(step), np.asarray(tokens_B), np.asarray(done_B))
 
 
 def generate(
-    model_cfg,
+    model_cfg: ModelConfig,
     params,
     prompts: Sequence[Sequence[int]],
     *,
@@ -179,13 +179,15 @@ def generate(
 
     Row i draws its randomness from fold_in(key(seed), first_row + i), so a sample is the same
     whether produced alone (first_row=i) or in a batch. Ids ≥ vocab_limit (the model's vocab padded
-    past the tokenizer's) are never chosen. on_step(step, tokens_B, done_B) is called
-    from inside the loop after each step (for streaming); done_B is the state before the step.
+    past the tokenizer's) are never chosen. on_step(step, tokens_B, done_B) is called from inside
+    the loop after each step (for streaming); done_B is the state before the step. model_cfg may
+    also be config.model (a ConfigDict).
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens={max_new_tokens} must be ≥ 1")
+    cfg = model_config(model_cfg)  # hashable: the compiled-loop cache key
     tokens_BP, positions_BP = left_pad(prompts, pad_id)
-    p, limit = tokens_BP.shape[1], model_cfg.max_seq_len
+    p, limit = tokens_BP.shape[1], cfg.max_seq_len
     if p + max_new_tokens > limit:
         raise ValueError(
             f"prompt ({p} tokens, the longest in the batch) + max_new_tokens ({max_new_tokens}) "
@@ -194,28 +196,26 @@ def generate(
         )
     if sampler.temperature == 0:  # filters do not change an argmax: share one compiled loop
         sampler = Sampler(temperature=0.0, repetition_penalty=sampler.repetition_penalty)
-    cfg = ml_collections.FrozenConfigDict(model_cfg)  # hashable: the compiled-loop cache key
     static = (max_new_tokens, sampler, -1 if eos_id is None else eos_id, pad_id, vocab_limit)
-    decode = _decode_fn(cfg, *static, return_logits, on_step is not None)
+    decode, stream = _decode_fn(cfg, *static, return_logits, on_step is not None)
     row_ids_B = first_row + jnp.arange(len(prompts))
-    _STREAM["handler"] = on_step
+    stream.on_step = on_step
     try:
         out = jax.device_get(
             decode(params, tokens_BP, positions_BP, jax.random.key(seed), row_ids_B)
         )
     finally:
-        _STREAM["handler"] = None
+        stream.on_step = None
     return Completion(out["tokens"], out["n_tokens"], eos_id, out.get("logits"))
 
 
 @functools.lru_cache(maxsize=32)
-def _decode_fn(cfg, n_new, sampler, eos_id, pad_id, vocab_limit, return_logits, stream):
-    """The jitted prefill + decode loop for one (model config, length, strategy)."""
+def _decode_fn(cfg, n_new, sampler, eos_id, pad_id, vocab_limit, return_logits, streamed):
+    """The jitted prefill + decode loop for one (model config, length, strategy), and its stream."""
     # Decode with one module per layer: under nn.scan the stacked cache is sliced and re-stacked
     # (copied whole) every step, which made decoding ~2x slower at 1024 tokens of context.
-    loop_cfg = ml_collections.ConfigDict(cfg.to_dict())  # not as_configdict(): it alters cfg's hash
-    loop_cfg.scan_layers = False
-    model = Transformer(ml_collections.FrozenConfigDict(loop_cfg), decode=True)
+    model = Transformer(dataclasses.replace(cfg, scan_layers=False), decode=True)
+    stream = _StepStream()
 
     def forward(params, cache, tokens_BL, positions_BL):
         logits_BLV, mutated = model.apply(
@@ -226,12 +226,13 @@ def _decode_fn(cfg, n_new, sampler, eos_id, pad_id, vocab_limit, return_logits, 
     def record(state, logits_BV, step, row_keys_B):
         keys_B = jax.vmap(jax.random.fold_in, (0, None))(row_keys_B, step)
         if vocab_limit is not None:
-            logits_BV = jnp.where(jnp.arange(cfg.vocab_size) < vocab_limit, logits_BV, _DROPPED)
+            allowed_1V = (jnp.arange(cfg.vocab_size) < vocab_limit)[None, :]
+            logits_BV = jnp.where(allowed_1V, logits_BV, _DROPPED)
         chosen_B = choose(logits_BV, keys_B, sampler, state["seen_BV"])
         done_B = state["done_B"]
         tok_B = jnp.where(done_B, pad_id, chosen_B).astype(jnp.int32)
-        if stream:
-            jax.debug.callback(_emit, step, tok_B, done_B, ordered=True)
+        if streamed:
+            jax.debug.callback(stream, step, tok_B, done_B, ordered=True)
         state = dict(state, step=step + 1, last_B=tok_B, done_B=done_B | (tok_B == eos_id))
         state["tokens_BN"] = state["tokens_BN"].at[:, step].set(tok_B)
         state["n_tokens_B"] = state["n_tokens_B"] + (~done_B).astype(jnp.int32)
@@ -280,7 +281,7 @@ def _decode_fn(cfg, n_new, sampler, eos_id, pad_id, vocab_limit, return_logits, 
             out["logits"] = state["logits_BNV"]
         return out
 
-    return run
+    return run, stream
 
 
 def _unstack_layers(params, n_layers: int) -> dict:

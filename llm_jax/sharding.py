@@ -15,7 +15,13 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from llm_jax.errors import UserError
+
 MESH_AXES = ("data", "fsdp", "tensor")
+
+
+class ShardingError(UserError, ValueError):
+    """A mesh or rules table that does not fit the devices or the model; names the fix."""
 
 
 def mesh_shape(mesh_cfg, n_devices: int) -> dict[str, int]:
@@ -23,20 +29,20 @@ def mesh_shape(mesh_cfg, n_devices: int) -> dict[str, int]:
     sizes = {axis: int(mesh_cfg[axis]) for axis in MESH_AXES}
     fill = [axis for axis, size in sizes.items() if size == -1]
     if len(fill) > 1 or any(size == 0 or size < -1 for size in sizes.values()):
-        raise ValueError(
+        raise ShardingError(
             f"mesh {sizes}: each of mesh.data/fsdp/tensor must be positive, and at most one -1 "
             "(fill with the remaining devices)"
         )
     known = math.prod(size for size in sizes.values() if size != -1)
     if fill:
         if n_devices % known:
-            raise ValueError(
+            raise ShardingError(
                 f"mesh {sizes}: the fixed axes ({known} devices) do not divide the "
                 f"{n_devices} devices available; pick sizes whose product divides {n_devices}"
             )
         sizes[fill[0]] = n_devices // known
     if math.prod(sizes.values()) != n_devices:
-        raise ValueError(
+        raise ShardingError(
             f"mesh {sizes} has {math.prod(sizes.values())} devices but {n_devices} are available; "
             "make mesh.data × mesh.fsdp × mesh.tensor equal the device count (or set one to -1)"
         )
@@ -59,7 +65,7 @@ def logical_rules(mesh_cfg) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
         parts = tuple(a.strip() for a in axes.split(",") if a.strip())
         unknown = [a for a in parts if a not in MESH_AXES]
         if unknown:
-            raise ValueError(f"mesh.rules.{name}={axes!r}: {unknown} not among {MESH_AXES}")
+            raise ShardingError(f"mesh.rules.{name}={axes!r}: {unknown} not among {MESH_AXES}")
         rules.append((name, parts or None))
     return tuple(rules)
 
@@ -97,7 +103,7 @@ def check_divisible(abstract_tree, shardings) -> None:
                     f"{axes} = {parts} devices, which does not divide it"
                 )
     if problems:
-        raise ValueError(
+        raise ShardingError(
             "indivisible sharding (change the model size or the mesh, or map that logical axis "
             "to fewer mesh axes in mesh.rules):\n  " + "\n  ".join(problems)
         )

@@ -11,8 +11,11 @@ import pytest
 
 from tests.train.cli import ROOT, TINY
 
+# Without the checkout on PYTHONPATH (tests/conftest.py puts it there for CLI tests).
+OUTSIDE = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"JAX_PLATFORMS": "cpu"}
 
-def run(cmd, cwd, env=None):
+
+def run(cmd, cwd, env=OUTSIDE):
     done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, f"{' '.join(map(str, cmd))}\n{done.stdout}\n{done.stderr}"
     return done.stdout
@@ -43,19 +46,16 @@ def test_package_is_installed_not_linked(installed, tmp_path):
 
 
 def test_train_and_sweep_dry_run_outside_the_checkout(installed, tmp_path):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH="")
     config = [a.replace("configs/", f"{ROOT}/configs/") for a in TINY]
     run(
         [installed, "-m", "llm_jax.cli.train", *config, "--workdir=run", "--config.train.steps=2"]
         + ["--config.train.warmup_steps=1", f"--config.data.cache_dir={tmp_path / 'cache'}"],
         tmp_path,
-        env,
     )
     assert (tmp_path / "run" / "checkpoints").is_dir()
     out = run(
         [installed, "-m", "llm_jax.cli.sweep", f"--config={ROOT}/tests/sweep/tiny_study.py"]
         + ["--workdir=sweep", "--dry_run", "--assume_flops_per_s=1e9"],
         tmp_path,
-        env,
     )
     assert f"{installed} -m llm_jax.cli.train" in out

@@ -10,14 +10,17 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "llm_jax"
 
 # Lowest first: a component may import its own modules and components of lower rank only.
 LAYERS = (
+    ("errors",),  # the UserError base every component's error types extend
     ("sharding", "distributed", "launch"),
     ("config",),
     ("model",),
     ("data",),
     ("checkpoint", "metric_writer"),
+    ("interop",),  # Hugging Face checkpoints, configs and tokenizers (train.init_from=hf:DIR)
     ("train",),
     ("sampling",),
     ("inspection",),
+    ("evaluation",),  # the lm-eval adapter
     ("scaling",),  # pure analysis for sweeps and the fit tool: see test_scaling_is_pure
     ("sweep",),
     ("cli",),

@@ -155,6 +155,27 @@ def test_all_rows_done_ends_the_loop_early():
     assert [t[0] for _, t, _ in steps] == out.tokens[0, : s + 1].tolist()
 
 
+def test_streaming_calls_share_one_compiled_loop_and_each_reaches_its_own_on_step():
+    cfg, params = model_and_params()
+    streamed = ([], [])
+    before = sampling._decode_fn.cache_info()
+    outs = [
+        sampling.generate(
+            cfg,
+            params,
+            PROMPTS,
+            max_new_tokens=N_NEW,
+            sampler=GREEDY,
+            on_step=lambda step, tokens, done, i=i: streamed[i].append(tokens.tolist()),
+        )
+        for i in (0, 1)
+    ]
+    after = sampling._decode_fn.cache_info()
+    assert after.misses - before.misses <= 1 and after.hits - before.hits >= 1
+    for out, steps in zip(outs, streamed, strict=True):
+        assert np.array(steps).T.tolist() == out.tokens.tolist()
+
+
 def test_prompt_plus_new_tokens_beyond_max_seq_len_is_a_clear_error():
     cfg, params = model_and_params()
     with pytest.raises(ValueError, match="exceeds model.max_seq_len=32"):

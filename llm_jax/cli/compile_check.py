@@ -8,9 +8,10 @@ to a minute of CPU (7B on 64 devices, scanned layers). Any --config.<key>=<value
 
 import json
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
+from llm_jax.cli import errors
 from llm_jax.train import compile_check
 
 config_flags.DEFINE_config_file("config", None, "Preset file: configs/<name>.py[:arg]")
@@ -21,7 +22,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    del argv
+    errors.no_arguments(argv)
     sizes = compile_check.parse_mesh(FLAGS.mesh)
     n_devices = sizes["data"] * sizes["fsdp"] * sizes["tensor"]
     compile_check.request_cpu_devices(n_devices)  # before anything touches a JAX backend
@@ -31,8 +32,8 @@ def main(argv):
     print(json.dumps(report) if FLAGS.json else compile_check.format_report(report))
 
 
-def run():
-    app.run(main)
+def run(argv=None):
+    errors.run(main, argv)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""`make demo`: a compact chinchilla_cpu study (15 byte-level models, 3 budgets) and its fit.
+"""`make demo`: a compact chinchilla_cpu study (15 byte-level models, 3 budgets) and its fits.
 
 python -m llm_jax.cli.demo --workdir=runs/demo [--config.<key>=<value> ...]
 
-Prints the fitted compute-optimal exponents with 95% intervals and the figure paths. Rerunning
+Prints Chinchilla's compute-optimal exponent a (Approaches 1-3) and Kaplan's α_N, α_D, α_C and a,
+each with its 95% interval, and the figure paths. Rerunning
 resumes (finished runs are skipped). Watch the runs: tensorboard --logdir=runs/demo/runs
 """
 
@@ -10,19 +11,25 @@ import os
 import sys
 import warnings
 
-from absl import app, flags
+from absl import flags
 
-from llm_jax.cli import overrides, paths
+from llm_jax.cli import errors, overrides, paths
 from llm_jax.sweep import run_sweep
 
 flags.DEFINE_string("workdir", "runs/demo", "Sweep directory")
 flags.DEFINE_string("study", "experiments/chinchilla_cpu/config.py:demo", "Study file[:arg]")
 FLAGS = flags.FLAGS
+KAPLAN = (
+    ("kaplan_alpha_N", "α_N (L ∝ N^-α_N)"),
+    ("kaplan_alpha_D", "α_D (L ∝ D^-α_D)"),
+    ("kaplan_alpha_C", "α_C (L ∝ C^-α_C on the frontier)"),
+    ("kaplan_a", "a (N_opt ∝ C^a)"),
+)
 
 
 def ci(fit: dict, key: str) -> str:
     low_high = fit.get(f"{key}_ci")
-    return f" (95% CI {low_high[0]:.2f} … {low_high[1]:.2f})" if low_high else ""
+    return f" (95% CI {low_high[0]:.3f} … {low_high[1]:.3f})" if low_high else ""
 
 
 def main(parsed):
@@ -30,16 +37,24 @@ def main(parsed):
     warnings.filterwarnings("ignore", category=RuntimeWarning)  # optimiser overflow chatter
     workers = max(1, min(2, os.cpu_count() or 1))  # one single-threaded run per core
     summary = run_sweep(
-        FLAGS.study, paths.absolute(FLAGS.workdir), workers=workers, threads_per_run=1,
-        overrides=config_overrides,
+        paths.absolute_spec(FLAGS.study), paths.required("workdir", FLAGS.workdir),
+        workers=workers, threads_per_run=1, overrides=config_overrides,
     )  # fmt: skip
     fit = summary.get("fit", {})
     print(f"\nstatus: {summary['status']}")
     for line in summary.get("bracketing_text", []):
         print(f"  {line}")
+    print("Chinchilla (total N, final evals on the full eval set):")
     for key, name in (("approach2_a", "Approach 2"), ("approach3_a", "Approach 3")):
         if fit.get(key) is not None:
-            print(f"{name}: N_opt ∝ C^a with a = {fit[key]:.3f}{ci(fit, key)}")
+            print(f"  {name}: N_opt ∝ C^a with a = {fit[key]:.3f}{ci(fit, key)}")
+    if fit.get("approach1_a") is not None:
+        print(f"  Approach 1 (curves): a = {fit['approach1_a']:.3f}{ci(fit, 'approach1_a')}")
+    kaplan = summary.get("fit_non_embedding", {})
+    if kaplan.get("kaplan_a") is not None:
+        print("Kaplan (non-embedding N, C = 6·N_nonembed·D, learning curves on the eval subset):")
+        for key, name in KAPLAN:
+            print(f"  {name} = {kaplan[key]:.3f}{ci(kaplan, key)}")
     print(
         "tokens/param at the IsoFLOP optima:",
         ", ".join(f"{v:.0f}" for v in fit.get("tokens_per_param_at_optimum", [])),
@@ -49,8 +64,8 @@ def main(parsed):
     sys.exit(0 if fit else 1)
 
 
-def run():
-    app.run(main, flags_parser=overrides.parse)
+def run(argv=None):
+    errors.run(main, argv, flags_parser=overrides.parse)
 
 
 if __name__ == "__main__":

@@ -8,30 +8,45 @@
 The PNG goes to --out or DIR/inspect/<subcommand>.png.
 """
 
-import logging
+import math
 import sys
 
-from absl import app, flags
-from absl import logging as absl_logging
+from absl import flags
 
-from llm_jax.cli import paths
+from llm_jax.cli import errors, paths
 from llm_jax.inspection.commands import COMMANDS, run_command
 
 flags.DEFINE_string("workdir", None, "Run directory of tools/train.py")
-flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest)")
+flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest)", 1)
 flags.DEFINE_string("out", None, "PNG path (default: WORKDIR/inspect/<subcommand>.png)")
 flags.DEFINE_string("text", "", "Text to split (tokens) or prompt (next, attention)")
 flags.DEFINE_list("temperatures", ["0.5", "1", "2"], "next: temperatures to compare")
-flags.DEFINE_integer("top_k", 0, "next: top-k to mark survivors of (0: off)")
+flags.DEFINE_integer("top_k", 0, "next: top-k to mark survivors of (0: off)", 0)
 flags.DEFINE_float("top_p", 1.0, "next: top-p to mark survivors of (1: off)")
-flags.DEFINE_integer("n", 10, "next: candidates to list")
+flags.DEFINE_integer("n", 10, "next: candidates to list", 1)
 flags.DEFINE_list("layers", None, "attention: layers to draw (default: all)")
 flags.DEFINE_list("heads", None, "attention: heads to draw (default: all)")
 flags.DEFINE_string("token", None, "embeddings: the query token (text that is one token)")
-flags.DEFINE_integer("k", 10, "embeddings: neighbours to list")
+flags.DEFINE_integer("k", 10, "embeddings: neighbours to list", 1)
 flags.DEFINE_list("chosen", [], "embeddings: more tokens to place on the PCA plot")
 flags.mark_flags_as_required(["workdir"])
 FLAGS = flags.FLAGS
+
+
+def _all(kind, texts, above) -> bool:
+    """Every text parses as `kind` and is a finite number > above."""
+    try:
+        return all(math.isfinite(kind(t)) and kind(t) > above for t in texts or ())
+    except ValueError:
+        return False
+
+
+errors.require("top_p", lambda p: 0 < p <= 1, "must be in (0, 1]")
+errors.require("temperatures", lambda ts: _all(float, ts, 0), "must be numbers > 0, e.g. 0.5,1")
+errors.require("layers", lambda xs: _all(int, xs, -1), "must be integers ≥ 0, e.g. 0,1")
+errors.require("heads", lambda xs: _all(int, xs, -1), "must be integers ≥ 0, e.g. 0,1")
+errors.require("out", lambda out: out is None or out.endswith(".png"), "must end in .png")
+
 OPTIONS = {
     "next": lambda f: dict(
         temperatures=[float(t) for t in f.temperatures], top_k=f.top_k, top_p=f.top_p, n=f.n
@@ -46,19 +61,16 @@ OPTIONS = {
 
 def main(argv):
     if len(argv) != 2 or argv[1] not in COMMANDS:
-        sys.exit(f"usage: inspect_model {{{'|'.join(COMMANDS)}}} --workdir=DIR [flags]")
-    absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax logs every file it reads at INFO
-    logging.getLogger("llm_jax").setLevel(logging.INFO)
+        errors.fail(f"usage: inspect_model {{{'|'.join(COMMANDS)}}} --workdir=DIR [flags]")
     options = dict(OPTIONS[argv[1]](FLAGS), text=FLAGS.text)
-    table, png = run_command(
-        argv[1], paths.absolute(FLAGS.workdir), step=FLAGS.step, out=FLAGS.out, **options
-    )
+    workdir, out = paths.required("workdir", FLAGS.workdir), paths.absolute(FLAGS.out or "")
+    table, png = run_command(argv[1], workdir, step=FLAGS.step, out=out or None, **options)
     print(table)
     print(f"wrote {png}", file=sys.stderr)
 
 
-def run():
-    app.run(main)
+def run(argv=None):
+    errors.run(main, argv)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,10 @@ after `--` are passed to tools/train.py unchanged. Rerunning resumes from the gs
 import shlex
 import subprocess
 
-from absl import app, flags
+from absl import flags
 
 from llm_jax import launch
+from llm_jax.cli import errors
 
 flags.DEFINE_string("tpu", None, "TPU VM (pod slice) name")
 flags.DEFINE_string("zone", None, "Its zone, e.g. us-east5-a")
@@ -48,8 +49,8 @@ def main(argv):
     print(f"# follow the log: {shlex.join(launch.logs_command(vm))}")
 
 
-def run():
-    app.run(main)
+def run(argv=None):
+    errors.run(main, argv)
 
 
 if __name__ == "__main__":

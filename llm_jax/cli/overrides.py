@@ -1,7 +1,11 @@
 """`--config.<key>=<value>` for CLIs whose --config names a study rather than a preset: the
-overrides are taken out of argv before absl parses the rest, and go to every run's config."""
+overrides are taken out of argv before absl parses the rest, and go to every run's config.
+Unknown keys are refused here (naming the closest), and path values made absolute."""
 
 from absl import flags
+
+from llm_jax.cli import errors, paths
+from llm_jax.errors import UserError
 
 PREFIX = "--config."
 
@@ -18,4 +22,7 @@ def parse(argv: list[str]) -> tuple[list[str], list[str]]:
             overrides.append(PREFIX + next(args, ""))
         else:
             rest.append(arg)
-    return flags.FLAGS(rest), overrides
+    unknown = errors.unknown_config_keys(["", *overrides])
+    if unknown:
+        raise UserError(errors.unknown_keys_message(unknown))
+    return flags.FLAGS(rest), [paths.absolute_override(o) for o in overrides]

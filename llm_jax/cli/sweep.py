@@ -12,30 +12,33 @@ resume, failed ones are listed and skipped unless --retry_failed, runs a live pr
 left to it. --workdir may be local, NFS or gs://. Writes DIR/runs.csv
 (llm_jax.cli.fit_scaling_laws reads it), DIR/all_runs.csv, DIR/fits.json, figures and
 DIR/summary.json; shards of N > 1 never fit: --collect does, once. Exit status: 0 all done,
-1 some runs failed, 143 stopped by SIGTERM/SIGINT (rerun to resume).
+1 some runs failed, 2 bad input (one line `error: …`, before anything starts), 143 stopped by
+SIGTERM/SIGINT (rerun to resume).
 Watch: tensorboard --logdir=DIR/runs
 """
 
 import json
+import os
 import shlex
 import sys
 
-from absl import app, flags
+from absl import flags
 
-from llm_jax.cli import overrides, paths
-from llm_jax.sweep import SweepError, emit_sweep, run_sweep
+from llm_jax.cli import errors, host, overrides, paths
+from llm_jax.sweep import emit_sweep, run_sweep
+from llm_jax.sweep.runner import parse_shard
 
 flags.DEFINE_string("config", None, "Study file: experiments/<study>/config.py[:arg]")
 flags.DEFINE_string("workdir", None, "Sweep root (runs/ under it): a path, or gs://...")
 flags.DEFINE_bool("dry_run", False, "Print the plan with cost estimates")
-flags.DEFINE_integer("workers", 1, "Runs at a time on this machine")
-flags.DEFINE_integer("devices_per_run", 0, "GPUs / TPU chips / CPU cores each worker owns")
+flags.DEFINE_integer("workers", 1, "Runs at a time on this machine", 1)
+flags.DEFINE_integer("devices_per_run", 0, "GPUs / TPU chips / CPU cores each worker owns", 0)
 flags.DEFINE_enum("isolation", "worker", ["worker", "process"], "One process per worker or run")
 flags.DEFINE_string("shard", "0/1", "i/N: run only this machine's share (dealt by cost)")
 flags.DEFINE_bool("collect", False, "Run nothing: collect every run, write the tables, fit")
 flags.DEFINE_bool("retry_failed", False, "Rerun runs recorded as failed")
-flags.DEFINE_integer("threads_per_run", 0, "XLA CPU threads per run (0: XLA's)")
-flags.DEFINE_float("assume_flops_per_s", 0.0, "Dry run: plan with this throughput, no measuring")
+flags.DEFINE_integer("threads_per_run", 0, "XLA CPU threads per run (0: XLA's)", 0)
+flags.DEFINE_float("assume_flops_per_s", 0.0, "Dry run: plan with this throughput, no measuring", 0)
 flags.DEFINE_bool("no_fit", False, "Collect runs.csv but do not fit")
 flags.DEFINE_enum("emit", "", ["", "slurm", "skypilot"], "Write job files instead of running")
 flags.DEFINE_string("emit_dir", "", "Where --emit writes (default: DIR/<emit>)")
@@ -60,7 +63,8 @@ def emit(f, config_overrides) -> None:
     )  # fmt: skip
     options = slurm if f.emit == "slurm" else dict(shards=f.shards, accelerators=f.accelerators)
     written = emit_sweep(
-        f.emit, f.config, paths.absolute(f.workdir), overrides=config_overrides,
+        f.emit, paths.absolute_spec(f.config), paths.required("workdir", f.workdir),
+        overrides=config_overrides,
         out_dir=paths.absolute(f.emit_dir), **options,
     )  # fmt: skip
     print("wrote\n  " + "\n  ".join(written))
@@ -89,30 +93,38 @@ def report(summary: dict) -> int:
     return 1 if summary.get("failed") else 0
 
 
-def main(parsed):
+def _valid_shard(text: str) -> bool:
     try:
-        sweep(parsed)
-    except SweepError as e:  # bad input: one line naming the problem and the fix
-        sys.exit(f"error: {e}")
+        parse_shard(text)
+    except ValueError:
+        return False
+    return True
 
 
-def sweep(parsed):
+errors.require("shard", _valid_shard, "must be i/N with 0 <= i < N, e.g. 0/4")
+
+
+def main(parsed):
     _, config_overrides = parsed
     f = FLAGS
     if f.emit:
         return emit(f, config_overrides)
+    # Children inherit glibc's malloc tunable (llm_jax/cli/host.py): a long-lived worker gets it
+    # without re-executing, and a train child need not re-execute itself for it.
+    os.environ.update(host.host_env(dict(os.environ)))
     summary = run_sweep(
-        f.config, paths.absolute(f.workdir), workers=f.workers, shard_spec=f.shard,
-        retry_failed=f.retry_failed, dry_run=f.dry_run, collect_only=f.collect,
-        threads_per_run=f.threads_per_run, devices_per_run=f.devices_per_run,
-        isolation=f.isolation, fit=not f.no_fit, overrides=config_overrides,
+        paths.absolute_spec(f.config), paths.required("workdir", f.workdir), workers=f.workers,
+        shard_spec=f.shard, retry_failed=f.retry_failed, dry_run=f.dry_run,
+        collect_only=f.collect, threads_per_run=f.threads_per_run,
+        devices_per_run=f.devices_per_run, isolation=f.isolation, fit=not f.no_fit,
+        overrides=config_overrides,
         assume_flops_per_s=f.assume_flops_per_s,
     )  # fmt: skip
     sys.exit(0 if f.dry_run else report(summary))
 
 
-def run():
-    app.run(main, flags_parser=overrides.parse)
+def run(argv=None):
+    errors.run(main, argv, flags_parser=overrides.parse)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
-"""A sweep's long-lived worker: trains run after run in one process, so imports, the JAX backend
-and a read-and-hashed corpus are paid once, not once per run, and compiled programs are shared
-through JAX's persistent compilation cache.
+"""A sweep's long-lived worker: trains run after run in one process, so imports and the JAX
+backend are paid once, not once per run, and compiled programs are shared through JAX's
+persistent compilation cache.
 
 Started by the sweep runner (llm_jax/sweep/runner.py) as `python -m llm_jax.cli.sweep_worker`,
 never by hand. One JSON object per line: the runner writes {"argv": [flags], "log": PATH} on
-stdin; the worker trains exactly what `python -m llm_jax.cli.train FLAGS` would — same flag
-parsing, same config — with stdout and stderr (Python's and XLA's) appended to PATH, then
-answers {"rc": exit status, "rss_mb": resident memory after the run} on its stdout. A run that
-raises is rc 1 with its traceback in PATH, and the worker takes the next one. EOF: exit.
+stdin; the worker trains exactly what `python -m llm_jax.cli.train FLAGS` would (same flag
+parsing, same config, same one-line errors with exit status 2) with stdout and stderr (Python's
+and XLA's) appended to PATH, then answers {"rc": exit status, "rss_mb": resident memory after
+the run} on its stdout. A run that raises is rc 1 with its traceback in PATH, and the worker
+takes the next one. EOF: exit.
 """
 
 import contextlib
@@ -24,22 +25,19 @@ from absl import flags
 from absl import logging as absl_logging
 
 from llm_jax import distributed
-from llm_jax.cli import paths
-from llm_jax.cli.train import define_flags, quiet_logs
-from llm_jax.data import load_corpus
-from llm_jax.train.trainer import train
+from llm_jax.cli import errors
+from llm_jax.cli import train as train_cli
 
 
-def train_once(argv: list[str], corpus_loader) -> None:
-    """`python -m llm_jax.cli.train *argv`, in this process."""
+def train_once(argv: list[str]) -> None:
+    """`python -m llm_jax.cli.train *argv` in this process, under the same error contract (bad
+    input: one `error: …` line, exit status 2), on flags of its own: no run inherits another's."""
     fv, argv = flags.FlagValues(), ["train", *argv]
-    define_flags(fv, argv)
-    fv(argv)
-    distributed.initialize(fv.coordinator_address, fv.num_processes, fv.process_id)
-    train(fv.config, paths.absolute(fv.workdir), corpus_loader=corpus_loader)
+    train_cli.define_flags(fv, argv)
+    errors.run(functools.partial(train_cli.main, fv=fv), argv, flags_parser=fv)
 
 
-def run_logged(argv: list[str], log_path: str, corpus_loader) -> int:
+def run_logged(argv: list[str], log_path: str) -> int:
     """Exit status of one run, its output (file descriptors 1 and 2) appended to log_path."""
     sys.stdout.flush()
     sys.stderr.flush()
@@ -48,10 +46,10 @@ def run_logged(argv: list[str], log_path: str, corpus_loader) -> int:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         try:
-            train_once(argv, corpus_loader)
+            train_once(argv)
             return 0
-        except SystemExit as e:
-            return e.code if isinstance(e.code, int) else 1
+        except SystemExit as e:  # absl's app.run always exits: None is success
+            return 0 if e.code is None else e.code if isinstance(e.code, int) else 1
         except Exception:  # the run failed, the worker did not: record it and go on
             traceback.print_exc()
             return 1
@@ -90,15 +88,13 @@ def compilation_cache() -> None:
 
 
 def main():
-    quiet_logs()
     distributed.die_with_parent()
     compilation_cache()
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # stray prints between runs go to stderr, never into the replies
-    corpus_loader = functools.lru_cache(maxsize=1)(load_corpus)
     for line in sys.stdin:
         request = json.loads(line)
-        rc = run_logged(request["argv"], request["log"], corpus_loader)
+        rc = run_logged(request["argv"], request["log"])
         release_memory()
         replies.write(json.dumps({"rc": rc, "rss_mb": round(rss_mb(), 1)}) + "\n")
 

@@ -1,10 +1,10 @@
 """Deterministic batches: a pure function of (tokens, seed, step), prefetched by a thread.
 
 The token array is cut into non-overlapping windows of seq_len + 1 tokens (stride seq_len, so
-each target is the next window's first input). Epoch e visits every window once, in a permutation
-seeded by (seed, e). Global row r of step s is window number s * batch_size + r of that endless
-sequence of epochs, so any step can be produced directly: resuming is exact, and each process
-takes its own rows without coordination.
+each target is the next window's first input). Epoch e visits every window once, in an order
+seeded by (seed, e) (order.py). Global row r of step s is window number s * batch_size + r of
+that endless sequence of epochs, so any step can be produced directly: resuming is exact, and
+each process takes its own rows without coordination.
 """
 
 from __future__ import annotations
@@ -15,18 +15,13 @@ import threading
 
 import numpy as np
 
+from llm_jax.data.order import window_order
 from llm_jax.data.sources import DataError
 
 
 def n_windows(n_tokens: int, seq_len: int) -> int:
     """How many seq_len+1 windows, at stride seq_len, fit in n_tokens."""
     return max(0, (n_tokens - 1) // seq_len)
-
-
-@functools.lru_cache(maxsize=8)
-def _permutation(n: int, seed: int, epoch: int) -> np.ndarray:
-    """Window order of one epoch; cached because every step of the epoch needs it."""
-    return np.random.default_rng([seed % 2**63, epoch]).permutation(n)
 
 
 def _local_size(batch_size: int, process_count: int, process_index: int) -> int:
@@ -52,6 +47,8 @@ def _windows_of(tokens, seq_len: int, what: str) -> int:
 
 def _gather(tokens, starts: np.ndarray, length: int) -> np.ndarray:
     """Rows tokens[start : start + length] as int32 (contiguous slices: cheap on a memmap)."""
+    if hasattr(tokens, "gather"):  # a store split: reads just these windows, remote in one call
+        return tokens.gather(starts, length)
     out = np.empty((len(starts), length), dtype=np.int32)
     for row, start in enumerate(starts):
         out[row] = tokens[start : start + length]
@@ -69,7 +66,7 @@ def batch_at(
     windows = np.empty_like(rows)
     for epoch in np.unique(epochs):  # a batch can straddle an epoch boundary
         here = epochs == epoch
-        windows[here] = _permutation(n, int(seed), int(epoch))[positions[here]]
+        windows[here] = window_order(n, int(seed), int(epoch), positions[here])
     return _gather(tokens, windows * seq_len, seq_len + 1)
 
 
@@ -83,6 +80,8 @@ class _Failure:
 class BatchIterator:
     """batch_at for consecutive steps, computed ``prefetch`` batches ahead by a background thread.
 
+    ``tokens`` is a token array (or store split), or a Mixture, which draws its own rows.
+
     ``for step, batch in it.iterate(start_step)``; call ``close()`` (or use ``with``) to stop the
     thread. ``prefetch=0`` computes each batch on demand, without a thread.
     """
@@ -91,10 +90,13 @@ class BatchIterator:
         self, tokens, *, seed, batch_size, seq_len, prefetch=2, process_index=0, process_count=1
     ):
         _local_size(batch_size, process_count, process_index)  # fail here, not in the thread
-        _windows_of(tokens, seq_len, "training")
+        if hasattr(tokens, "batch_at"):  # a Mixture draws its own rows
+            sample = tokens.batch_at
+        else:
+            _windows_of(tokens, seq_len, "training")
+            sample = functools.partial(batch_at, tokens)
         self._batch = functools.partial(
-            batch_at,
-            tokens,
+            sample,
             seed=seed,
             batch_size=batch_size,
             seq_len=seq_len,

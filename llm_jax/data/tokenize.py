@@ -13,6 +13,7 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
+from llm_jax.data.cache_check import load_token_entry, remove_stale_tmp
 from llm_jax.data.sources import Corpus, DataError, load_corpus, utf8
 from llm_jax.data.tokenizer import Tokenizer, build_tokenizer, cache_root, publish
 
@@ -37,15 +38,19 @@ def prepare_data(data_cfg, corpus: Corpus | None = None) -> TokenData:
     # a corpus too short for training before a tokenizer is trained or anything is encoded.
     _check_length("corpus", corpus.n_bytes + len(corpus.documents), data_cfg, splits=2)
     is_val = split_documents(len(corpus.documents), data_cfg.val_fraction)
-    tokenizer = build_tokenizer(data_cfg, corpus)
+    tokenizer = build_tokenizer(data_cfg)
     key = f"{_FORMAT}\0{corpus.hash}\0{tokenizer.fingerprint}\0{data_cfg.val_fraction!r}"
     directory = cache_root(data_cfg) / "tokens" / hashlib.sha256(key.encode()).hexdigest()[:24]
-    if not (directory / "info.json").is_file():
+    remove_stale_tmp(directory.parent)
+    entry = load_token_entry(directory)  # None: missing, or broken and removed
+    if entry is None:
         _tokenize_into(directory, corpus, is_val, tokenizer, data_cfg)
-    info = json.loads((directory / "info.json").read_text())
+        entry = load_token_entry(directory)
+    if entry is None:
+        raise DataError(f"the token cache entry {directory} is broken right after writing it; "
+                        "check the disk under data.cache_dir")  # fmt: skip
+    info, train, val = entry
     info["cache"] = str(directory)
-    train = np.load(directory / "train.npy", mmap_mode="r")
-    val = np.load(directory / "val.npy", mmap_mode="r")
     _check_length("training split", len(train), data_cfg)
     _check_length("validation split", len(val), data_cfg)
     return TokenData(tokenizer, train, val, info)
@@ -53,18 +58,30 @@ def prepare_data(data_cfg, corpus: Corpus | None = None) -> TokenData:
 
 def split_documents(n_documents: int, val_fraction: float) -> np.ndarray:
     """Boolean mask of held-out documents: round(n·fraction) of them (≥ 1), evenly spaced."""
-    if not 0 < val_fraction < 1:
-        raise DataError(f"data.val_fraction={val_fraction} must be in (0, 1), e.g. 0.01")
     if n_documents < 2:
+        check_val_fraction(val_fraction)
         raise DataError(
             f"the corpus has {n_documents} document(s); at least 2 are needed to hold one out "
             "for validation (text files are split at blank lines; JSONL has one per line)"
         )
+    mask = np.zeros(n_documents, dtype=bool)
+    mask[held_out(n_documents, val_fraction)] = True
+    return mask
+
+
+def held_out(n_documents: int, val_fraction: float) -> np.ndarray:
+    """Sorted indices of the held-out documents among n ≥ 2 (none when n < 2)."""
+    check_val_fraction(val_fraction)
+    if n_documents < 2:
+        return np.zeros(0, dtype=np.int64)
     n_val = min(n_documents - 1, max(1, round(n_documents * val_fraction)))
     # Evenly spaced rather than a block: sorted corpora (the stdlib) vary along the order.
-    mask = np.zeros(n_documents, dtype=bool)
-    mask[((np.arange(n_val) + 0.5) * n_documents / n_val).astype(np.int64)] = True
-    return mask
+    return ((np.arange(n_val) + 0.5) * n_documents / n_val).astype(np.int64)
+
+
+def check_val_fraction(val_fraction: float) -> None:
+    if not 0 < val_fraction < 1:
+        raise DataError(f"data.val_fraction={val_fraction} must be in (0, 1), e.g. 0.01")
 
 
 def token_dtype(vocab_size: int) -> type:

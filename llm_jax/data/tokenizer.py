@@ -11,23 +11,31 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import pathlib
 import random
 import shutil
+import tempfile
 from collections.abc import Iterable
 from typing import Protocol
 
+import fsspec
 import numpy as np
 import sentencepiece as spm
 
-from llm_jax.data.sources import Corpus, DataError, load_corpus, utf8
+from llm_jax.data.cache_check import discard, remove_stale_tmp
+from llm_jax.data.sources import DataError, ReadOptions, resolve, sample_documents, utf8
 
+log = logging.getLogger("llm_jax")
 _CONFIG_FILE = "tokenizer.json"
 _MODEL_FILE = "tokenizer.model"
 # bpe:N trains on at most this much text (a seeded sample of documents): ~3 s on the stdlib.
 _TRAIN_BYTES = 16_000_000
 _SENTENCE_CHARS = 65_536  # long documents are fed to the trainer in pieces of this size
+# SentencePiece's model depends on its thread count: a fixed one trains the same model on every
+# machine (hosts that each prepare bpe:N, parts of a store prepared on several machines).
+_TRAIN_THREADS = 8
 
 
 class Tokenizer(Protocol):
@@ -55,7 +63,7 @@ class ByteTokenizer:
     def encode(self, text: str) -> list[int]:
         return list(utf8(text))
 
-    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+    def encode_batch(self, texts: list[str], num_threads: int = 0) -> list[np.ndarray]:
         """Many documents at numpy speed (the corpus path; encode is the convenient one)."""
         return [np.frombuffer(utf8(t), dtype=np.uint8) for t in texts]
 
@@ -64,13 +72,17 @@ class ByteTokenizer:
         return ids[ids < 256].astype(np.uint8).tobytes().decode("utf-8", "replace")
 
     def save(self, directory) -> None:
-        _write_config(directory, {"type": "byte"})
+        _write_files(directory, {_CONFIG_FILE: _json_bytes({"type": "byte"})})
 
 
 class SentencePieceTokenizer:
-    """A SentencePiece model, from a .model path or serialized proto bytes."""
+    """A SentencePiece model, from a .model path or serialized proto bytes.
 
-    def __init__(self, model, spec: str | None = None):
+    ``metadata`` (e.g. the sample it was trained on) travels with it into tokenizer.json; for a
+    path X.model it is read from X.json when that file exists (tools/train_tokenizer.py writes it).
+    """
+
+    def __init__(self, model, spec: str | None = None, metadata: dict | None = None):
         if isinstance(model, bytes):
             self._proto = model
         else:
@@ -78,6 +90,10 @@ class SentencePieceTokenizer:
             if not path.is_file():
                 raise DataError(f"tokenizer model {path} does not exist; check data.tokenizer")
             self._proto = path.read_bytes()
+            sidecar = path.with_suffix(".json")
+            if metadata is None and sidecar.is_file():
+                metadata = json.loads(sidecar.read_text()).get("trained_on")
+        self.metadata = metadata
         try:
             self._sp = spm.SentencePieceProcessor(model_proto=self._proto)
         except RuntimeError as e:
@@ -94,9 +110,10 @@ class SentencePieceTokenizer:
     def encode(self, text: str) -> list[int]:
         return self._sp.encode(_encodable(text))
 
-    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
-        """Many documents through SentencePiece's multi-threaded batch encoder."""
-        out = self._sp.encode([_encodable(t) for t in texts], num_threads=os.cpu_count() or 1)
+    def encode_batch(self, texts: list[str], num_threads: int = 0) -> list[np.ndarray]:
+        """Many documents through SentencePiece's batch encoder (0 threads: one per CPU)."""
+        threads = num_threads or os.cpu_count() or 1
+        out = self._sp.encode([_encodable(t) for t in texts], num_threads=threads)
         return [np.asarray(ids, dtype=np.int64) for ids in out]
 
     def decode(self, ids) -> str:
@@ -104,10 +121,15 @@ class SentencePieceTokenizer:
         # A model's vocab is padded past the tokenizer's (to a multiple of 64): drop those ids.
         return self._sp.decode(ids[(ids >= 0) & (ids < self.vocab_size)].tolist())
 
+    @property
+    def proto(self) -> bytes:
+        return self._proto
+
     def save(self, directory) -> None:
-        pathlib.Path(directory, _MODEL_FILE).parent.mkdir(parents=True, exist_ok=True)
-        pathlib.Path(directory, _MODEL_FILE).write_bytes(self._proto)
-        _write_config(directory, {"type": "sentencepiece", "model": _MODEL_FILE})
+        config = {"type": "sentencepiece", "model": _MODEL_FILE}
+        if self.metadata:
+            config["trained_on"] = self.metadata
+        _write_files(directory, {_MODEL_FILE: self._proto, _CONFIG_FILE: _json_bytes(config)})
 
 
 def _encodable(text: str) -> str:
@@ -119,26 +141,43 @@ def _encodable(text: str) -> str:
         return utf8(text).decode("utf-8")
 
 
-def _write_config(directory, config: dict) -> None:
-    path = pathlib.Path(directory)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / _CONFIG_FILE).write_text(json.dumps(config) + "\n")
+def _json_bytes(config: dict) -> bytes:
+    return (json.dumps(config, sort_keys=True) + "\n").encode()
+
+
+def _write_files(directory, files: dict[str, bytes]) -> None:
+    """Write files into a local or remote (fsspec) directory."""
+    fs, root = fsspec.core.url_to_fs(str(directory))
+    fs.makedirs(root, exist_ok=True)
+    for name, data in files.items():
+        with fs.open(f"{root}/{name}", "wb") as f:
+            f.write(data)
 
 
 def load_tokenizer_from_dir(directory) -> Tokenizer:
-    """The tokenizer a previous save(directory) wrote."""
-    path = pathlib.Path(directory) / _CONFIG_FILE
-    if not path.is_file():
+    """The tokenizer a previous save(directory) wrote (a local or remote directory)."""
+    fs, root = fsspec.core.url_to_fs(str(directory))
+    if not fs.isfile(f"{root}/{_CONFIG_FILE}"):
         raise DataError(
             f"no tokenizer in {directory} ({_CONFIG_FILE} is missing); it is written by "
             "Tokenizer.save(), e.g. into a run directory by the trainer"
         )
-    config = json.loads(path.read_text())
+    try:
+        config = json.loads(fs.cat_file(f"{root}/{_CONFIG_FILE}"))
+    except ValueError as e:
+        raise DataError(f"{directory}/{_CONFIG_FILE} is not valid JSON ({e}); it is written by "
+                        "Tokenizer.save()") from e  # fmt: skip
+    if not isinstance(config, dict):
+        raise DataError(
+            f"{directory}/{_CONFIG_FILE} holds a {type(config).__name__}, not an object"
+        )
     if config.get("type") == "byte":
         return ByteTokenizer()
     if config.get("type") == "sentencepiece":
-        return SentencePieceTokenizer(path.parent / config["model"])
-    raise DataError(f"{path}: unknown tokenizer type {config.get('type')!r}")
+        proto = fs.cat_file(f"{root}/{config['model']}")
+        model = f"{directory}/{config['model']}"
+        return SentencePieceTokenizer(proto, spec=model, metadata=config.get("trained_on"))
+    raise DataError(f"{directory}/{_CONFIG_FILE}: unknown tokenizer type {config.get('type')!r}")
 
 
 def train_sentencepiece(texts_or_files: Iterable, vocab_size: int, out_prefix) -> str:
@@ -165,7 +204,7 @@ def train_sentencepiece(texts_or_files: Iterable, vocab_size: int, out_prefix) -
             bos_id=1,
             eos_id=2,
             pad_id=3,
-            num_threads=os.cpu_count() or 1,
+            num_threads=_TRAIN_THREADS,
             minloglevel=2,
         )
     except RuntimeError as e:
@@ -200,13 +239,16 @@ def cache_root(data_cfg) -> pathlib.Path:
     return pathlib.Path(root).expanduser()
 
 
-def build_tokenizer(data_cfg, corpus: Corpus | None = None) -> Tokenizer:
-    """The tokenizer named by data_cfg.tokenizer; bpe:N is trained once per corpus and cached."""
+def build_tokenizer(data_cfg, corpus: str | None = None) -> Tokenizer:
+    """The tokenizer named by data_cfg.tokenizer; bpe:N is trained once per corpus and cached.
+
+    bpe:N trains on a bounded sample of ``corpus`` (default data_cfg.corpus), see train_bpe.
+    """
     spec = data_cfg.tokenizer
     if spec == "byte":
         return ByteTokenizer()
     if spec.startswith("bpe:"):
-        return _cached_bpe(data_cfg, spec, corpus)
+        return _cached_bpe(data_cfg, bpe_vocab_size(spec), corpus or data_cfg.corpus)
     if spec.endswith(".model") or os.path.isfile(spec):
         return SentencePieceTokenizer(spec)
     raise DataError(
@@ -215,23 +257,57 @@ def build_tokenizer(data_cfg, corpus: Corpus | None = None) -> Tokenizer:
     )
 
 
-def _cached_bpe(data_cfg, spec: str, corpus: Corpus | None) -> SentencePieceTokenizer:
-    """Train bpe:N on the run's corpus on first use; later runs load the cached model."""
+def bpe_vocab_size(spec: str) -> int:
     try:
-        vocab_size = int(spec[4:])
+        return int(spec[4:])
     except ValueError:
         raise DataError(f"data.tokenizer={spec!r}: write bpe:<vocab_size>, e.g. bpe:8192") from None
-    corpus = corpus or load_corpus(data_cfg.corpus, data_cfg.max_bytes)
-    directory = cache_root(data_cfg) / "tokenizers" / f"bpe{vocab_size}-{corpus.hash[:16]}"
-    if not (directory / _CONFIG_FILE).is_file():
+
+
+def read_options(data_cfg) -> ReadOptions:
+    """How data_cfg says corpus files are read."""
+    return ReadOptions(data_cfg.text_key, data_cfg.bad_records, data_cfg.max_bytes)
+
+
+def bpe_sample(corpus: str, options: ReadOptions) -> tuple[list[str], dict]:
+    """The bounded, deterministic sample bpe:N trains on, and its description (metadata)."""
+    documents, sample = sample_documents(resolve(corpus), _TRAIN_BYTES, options)
+    return documents, {"corpus": corpus, **sample}
+
+
+def train_bpe(documents: list[str], sample: dict, vocab_size: int) -> SentencePieceTokenizer:
+    """BPE on a bpe_sample; the sample's description becomes the tokenizer's metadata."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = train_sentencepiece(documents, vocab_size, pathlib.Path(tmp) / "trained")
+        proto = pathlib.Path(path).read_bytes()
+    return SentencePieceTokenizer(proto, f"bpe:{vocab_size}", sample)
+
+
+def _cached_bpe(data_cfg, vocab_size: int, corpus: str) -> SentencePieceTokenizer:
+    """Train bpe:N on the corpus's sample on first use; later calls load the cached model."""
+    documents, sample = bpe_sample(corpus, read_options(data_cfg))
+    directory = cache_root(data_cfg) / "tokenizers" / f"bpe{vocab_size}-{sample['sha256'][:16]}"
+    remove_stale_tmp(directory.parent)
+    tokenizer = _cached_tokenizer(directory)
+    if tokenizer is None:
         tmp = directory.with_name(f"{directory.name}.tmp{os.getpid()}")
-        path = train_sentencepiece(corpus.documents, vocab_size, tmp / "trained")
-        SentencePieceTokenizer(path).save(tmp)
-        os.remove(path)
+        train_bpe(documents, sample, vocab_size).save(tmp)
         publish(tmp, directory)
-    tokenizer = load_tokenizer_from_dir(directory)
-    tokenizer.spec = spec
+        tokenizer = load_tokenizer_from_dir(directory)
+    tokenizer.spec = f"bpe:{vocab_size}"
     return tokenizer
+
+
+def _cached_tokenizer(directory: pathlib.Path):
+    """The cached tokenizer; None when absent, or broken (then removed, to be trained again)."""
+    if not (directory / _CONFIG_FILE).is_file():
+        return None
+    try:
+        return load_tokenizer_from_dir(directory)
+    except (DataError, OSError) as e:  # a truncated model, a garbled tokenizer.json
+        log.warning("cached tokenizer %s is broken (%s): training it again", directory, e)
+        discard(directory)
+        return None
 
 
 def publish(tmp: pathlib.Path, final: pathlib.Path) -> None:

@@ -1,19 +1,22 @@
 """`attention`: attention weights (query rows × key columns) per layer and head for a prompt."""
 
+import dataclasses
+
 import jax.numpy as jnp
 import matplotlib
 import numpy as np
 
 from llm_jax.inspection import figures
-from llm_jax.inspection.run import Run, encode_prompt, forward, piece
+from llm_jax.inspection.run import Run, RunError, encode_prompt, forward, piece
+from llm_jax.model import model_config
 
 _LABELLED = 48  # above this many tokens the axes get no per-token labels
 
 
 def attention_weights(model_cfg, params, ids: list[int]) -> np.ndarray:
     """Weights (n_layers, H, L, L) for one prompt, from the einsum path's sown intermediates."""
-    cfg = model_cfg.copy_and_resolve_references()
-    cfg.attention = "xla"  # only the reference path sows weights; params are the same
+    # Only the reference path sows weights; the params are the same.
+    cfg = dataclasses.replace(model_config(model_cfg), attention="xla")
     _, state = forward(cfg, params, ids, mutable=("intermediates",))
     found = state["intermediates"]
     if cfg.scan_layers:  # nn.scan stacks the sown tuple's array over layers: (layers, B, H, L, M)
@@ -53,7 +56,7 @@ def inspect_attention(run: Run, prompt: str, png, layers=None, heads=None) -> st
 def _check_range(name, chosen, n):
     bad = [i for i in chosen if not 0 <= i < n]
     if bad:
-        raise ValueError(f"{name}s {bad} do not exist: the model has {name}s 0..{n - 1}")
+        raise RunError(f"{name}s {bad} do not exist: the model has {name}s 0..{n - 1}")
 
 
 def _plot(weights, layers, heads, labels, png) -> None:

@@ -5,7 +5,7 @@ import pathlib
 from llm_jax.inspection.attention import inspect_attention
 from llm_jax.inspection.embeddings import inspect_embeddings
 from llm_jax.inspection.next_token import inspect_next
-from llm_jax.inspection.run import load_run
+from llm_jax.inspection.run import RunError, load_run
 from llm_jax.inspection.tokens import inspect_tokens
 
 COMMANDS = ("tokens", "next", "attention", "embeddings")
@@ -18,7 +18,7 @@ def run_command(name: str, workdir, *, step=None, out=None, **options) -> tuple[
     (attention), token/k/chosen (embeddings). The PNG goes to `out` or WORKDIR/inspect/NAME.png.
     """
     if name not in COMMANDS:
-        raise ValueError(f"unknown subcommand {name!r}; choose from {', '.join(COMMANDS)}")
+        raise RunError(f"unknown subcommand {name!r}; choose from {', '.join(COMMANDS)}")
     png = pathlib.Path(out) if out else pathlib.Path(workdir) / "inspect" / f"{name}.png"
     run = load_run(workdir, step, with_params=name != "tokens")
     text = options.pop("text", "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from llm_jax import sampling
-from llm_jax.inspection.run import Run, encode_prompt
+from llm_jax.inspection.run import Run, RunError, encode_prompt
 
 # Printed between samples when there are several; a line no completion of one sample contains.
 SEPARATOR = "\n----\n"
@@ -51,6 +51,12 @@ def complete(
     Sample i uses the randomness of row i, so streamed (one at a time) and batched runs agree.
     """
     ids = encode_prompt(run.tokenizer, prompt, doc_start)
+    if len(ids) + max_new_tokens > run.model_cfg.max_seq_len:
+        raise RunError(
+            f"the prompt ({len(ids)} tokens) + --max_new_tokens={max_new_tokens} exceeds "
+            f"model.max_seq_len={run.model_cfg.max_seq_len}; shorten the prompt or lower "
+            "--max_new_tokens"
+        )
     kwargs = dict(
         max_new_tokens=max_new_tokens,
         sampler=sampler,

@@ -3,7 +3,7 @@
 import numpy as np
 
 from llm_jax.inspection import figures
-from llm_jax.inspection.run import Run, piece
+from llm_jax.inspection.run import Run, RunError, piece
 
 
 def embedding_table(run: Run) -> np.ndarray:
@@ -16,7 +16,7 @@ def single_token(tokenizer, text: str) -> int:
     ids = tokenizer.encode(text)
     if len(ids) != 1:
         pieces = [piece(tokenizer, i) for i in ids]
-        raise ValueError(f"{text!r} is {len(ids)} tokens {pieces}, not one: pick one of them")
+        raise RunError(f"{text!r} is {len(ids)} tokens {pieces}, not one: pick one of them")
     return int(ids[0])
 
 
@@ -39,7 +39,7 @@ def pca_2d(vectors_ND: np.ndarray) -> np.ndarray:
 def inspect_embeddings(run: Run, token: str, png, k: int = 10, chosen=()) -> str:
     """Neighbours of `token` as a table; PCA of it, its neighbours and the `chosen` texts."""
     if not token:
-        raise ValueError("embeddings needs a query token (--token=TEXT, one token long)")
+        raise RunError("embeddings needs a query token (--token=TEXT, one token long)")
     table_VD = embedding_table(run)
     query = single_token(run.tokenizer, token)
     ids, sims = nearest(table_VD, query, k)

@@ -7,7 +7,7 @@ import numpy as np
 
 from llm_jax import sampling
 from llm_jax.inspection import figures
-from llm_jax.inspection.run import Run, encode_prompt, forward, piece
+from llm_jax.inspection.run import Run, RunError, encode_prompt, forward, piece
 
 
 def next_token_logits(run: Run, ids: list[int]) -> np.ndarray:
@@ -36,7 +36,7 @@ def inspect_next(
 ) -> str:
     """Table and grouped bar chart of the top-n next tokens; * marks survivors of the filters."""
     if min(temperatures) <= 0:
-        raise ValueError(f"temperatures must be > 0 (0 is greedy: the top row), got {temperatures}")
+        raise RunError(f"temperatures must be > 0 (0 is greedy: the top row), got {temperatures}")
     logits_V = next_token_logits(run, encode_prompt(run.tokenizer, prompt))
     ids, probs, kept = candidates(logits_V, temperatures, top_k, top_p, n)
     labels = [piece(run.tokenizer, int(i)) for i in ids]

@@ -9,12 +9,12 @@ import pathlib
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 
-from llm_jax.model import Transformer
+from llm_jax.errors import UserError
+from llm_jax.model import ModelConfig, Transformer, model_config
 
 
-class RunError(ValueError):
+class RunError(UserError, ValueError):
     """A run directory that cannot be used for inference; the message says why and what to do."""
 
 
@@ -60,7 +60,8 @@ def check_run(run: Run) -> None:
             f"{cfg.vocab_size}: this tokenizer is not the one the model was trained with"
         )
     tokens = jnp.zeros((1, 1), jnp.int32)
-    expected = jax.eval_shape(Transformer(cfg).init, jax.random.key(0), tokens)["params"]
+    model = Transformer(model_config(cfg))
+    expected = jax.eval_shape(model.init, jax.random.key(0), tokens)["params"]
     want = jax.tree.map(lambda x: (x.shape, str(x.dtype)), nn.meta.unbox(expected))
     have = jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), nn.meta.unbox(run.params))
     if want != have:
@@ -77,7 +78,7 @@ def _summary(tree) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def jitted_apply(model_cfg: ml_collections.FrozenConfigDict, mutable: tuple = ()):
+def jitted_apply(model_cfg: ModelConfig, mutable: tuple = ()):
     """Transformer(cfg).apply, jitted once per (config, mutable collections)."""
     model = Transformer(model_cfg)
     collections = list(mutable) or False  # False: return the logits alone
@@ -85,8 +86,15 @@ def jitted_apply(model_cfg: ml_collections.FrozenConfigDict, mutable: tuple = ()
 
 
 def forward(model_cfg, params, ids: list[int], mutable: tuple = ()):
-    """Full forward of one prompt: logits (1, L, V), plus the mutated collections if asked."""
-    apply = jitted_apply(ml_collections.FrozenConfigDict(model_cfg), mutable)
+    """Full forward of one prompt: logits (1, L, V), plus the mutated collections if asked.
+
+    model_cfg: a ModelConfig or config.model (a ConfigDict)."""
+    if len(ids) > model_cfg.max_seq_len:
+        raise RunError(
+            f"the text is {len(ids)} tokens (with the EOS that starts a document), more than "
+            f"model.max_seq_len={model_cfg.max_seq_len}; shorten --text"
+        )
+    apply = jitted_apply(model_config(model_cfg), mutable)
     return apply({"params": params}, jnp.asarray([ids], jnp.int32))
 
 

@@ -9,6 +9,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from llm_jax.model.config import ModelConfig
 from llm_jax.model.layers import Einsum
 from llm_jax.model.positions import apply_rope
 
@@ -27,61 +28,56 @@ def xla_attention(q_BLHK, k_BMGK, v_BMGK, mask_B1LM):
     """Reference einsum path; softmax in float32. Returns (out_BLHK, weights_BHLM)."""
     b, length, h, k = q_BLHK.shape
     g = k_BMGK.shape[2]
-    q_BLGRK = q_BLHK.reshape(b, length, g, h // g, k)  # R = query heads per kv head
-    scores = jnp.einsum("blgrk,bmgk->bgrlm", q_BLGRK, k_BMGK).astype(jnp.float32)
-    scores = scores.reshape(b, h, length, -1) / jnp.sqrt(k).astype(jnp.float32)
-    weights_BHLM = jax.nn.softmax(jnp.where(mask_B1LM, scores, _MASKED), axis=-1)
-    w = weights_BHLM.reshape(b, g, h // g, length, -1).astype(v_BMGK.dtype)
-    out = jnp.einsum("bgrlm,bmgk->blgrk", w, v_BMGK).reshape(b, length, h, k)
-    return out, weights_BHLM
+    q_BLGRK = q_BLHK.reshape(b, length, g, h // g, k)
+    scores_BGRLM = jnp.einsum("blgrk,bmgk->bgrlm", q_BLGRK, k_BMGK).astype(jnp.float32)
+    scores_BHLM = scores_BGRLM.reshape(b, h, length, -1) / jnp.sqrt(k).astype(jnp.float32)
+    weights_BHLM = jax.nn.softmax(jnp.where(mask_B1LM, scores_BHLM, _MASKED), axis=-1)
+    weights_BGRLM = weights_BHLM.reshape(b, g, h // g, length, -1).astype(v_BMGK.dtype)
+    out_BLGRK = jnp.einsum("bgrlm,bmgk->blgrk", weights_BGRLM, v_BMGK)
+    return out_BLGRK.reshape(b, length, h, k), weights_BHLM
 
 
 class Attention(nn.Module):
-    cfg: object  # the model config
-    decode: bool = False
+    """softmax(q·kᵀ/√K + causal mask)·v over H query heads sharing G key/value heads, then out."""
+
+    cfg: ModelConfig
+    decode: bool = False  # use and update the KV cache ("cache" collection)
 
     @nn.compact
     def __call__(self, x_BLD, positions_BL):
         cfg = self.cfg
-        dtype = jnp.dtype(cfg.dtype)
-        h, g, k = cfg.n_heads, cfg.n_kv_heads, cfg.d_model // cfg.n_heads
-        out_std = cfg.init_std / (2 * cfg.n_layers) ** 0.5  # GPT-2: residual writes shrink
+        h, g, k = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
 
-        types = dict(dtype=dtype, param_dtype=jnp.dtype(cfg.param_dtype))
+        def project(name, heads, heads_axis):
+            shape, axes = (cfg.d_model, heads, k), ("embed", heads_axis, "head_dim")
+            return Einsum(cfg, "BLD,DHK->BLHK", shape, axes, cfg.init_std, name=name)(x_BLD)
 
-        def proj(name, heads, axes):
-            shape = (cfg.d_model, heads, k)
-            return Einsum("BLD,DHK->BLHK", shape, axes, cfg.init_std, **types, name=name)(x_BLD)
-
-        q_BLHK = proj("query", h, ("embed", "heads", "head_dim"))
-        k_BLGK = proj("key", g, ("embed", "kv_heads", "head_dim"))
-        v_BLGK = proj("value", g, ("embed", "kv_heads", "head_dim"))
+        q_BLHK = project("query", h, "heads")
+        k_BLGK = project("key", g, "kv_heads")
+        v_BLGK = project("value", g, "kv_heads")
         if cfg.pos_encoding == "rope":
             q_BLHK = apply_rope(q_BLHK, positions_BL, cfg.rope_theta)
             k_BLGK = apply_rope(k_BLGK, positions_BL, cfg.rope_theta)
-
-        k_positions = positions_BL
+        k_BMGK, v_BMGK, k_positions_BM = k_BLGK, v_BLGK, positions_BL  # without a cache, M = L
         if self.decode:
-            k_BLGK, v_BLGK, k_positions = self._update_cache(k_BLGK, v_BLGK, positions_BL)
-        mask = causal_mask(positions_BL, k_positions)
-        out_BLHK = self._attend(q_BLHK, k_BLGK, v_BLGK, mask)
-        out_axes = ("heads", "head_dim", "embed")
-        return Einsum("BLHK,HKD->BLD", (h, k, cfg.d_model), out_axes, out_std, **types, name="out")(
-            out_BLHK
-        )
+            k_BMGK, v_BMGK, k_positions_BM = self._update_cache(k_BLGK, v_BLGK, positions_BL)
+        out_BLHK = self._attend(q_BLHK, k_BMGK, v_BMGK, causal_mask(positions_BL, k_positions_BM))
+        shape, axes = (h, k, cfg.d_model), ("heads", "head_dim", "embed")
+        out = Einsum(cfg, "BLHK,HKD->BLD", shape, axes, cfg.residual_init_std, name="out")
+        return out(out_BLHK)
 
     def _attend(self, q_BLHK, k_BMGK, v_BMGK, mask_B1LM):
         if self.cfg.attention == "xla":
-            out, weights_BHLM = xla_attention(q_BLHK, k_BMGK, v_BMGK, mask_B1LM)
+            out_BLHK, weights_BHLM = xla_attention(q_BLHK, k_BMGK, v_BMGK, mask_B1LM)
             self.sow("intermediates", "attention_weights", weights_BHLM)
-            return out
+            return out_BLHK
         implementation = "cudnn" if self.cfg.attention == "cudnn" else None
         return jax.nn.dot_product_attention(
             q_BLHK, k_BMGK, v_BMGK, mask=mask_B1LM, implementation=implementation
         )
 
     def _update_cache(self, k_BLGK, v_BLGK, positions_BL):
-        """Write this call's keys/values at the cache index; return the whole cache."""
+        """Write this call's keys/values at the cache index; return the whole cache (M slots)."""
         b, length, g, k = k_BLGK.shape
         m = self.cfg.max_seq_len
         dtype = k_BLGK.dtype

@@ -94,18 +94,16 @@ def all_conventions(cfg, seq_len: int) -> dict:
 
 def xla_forward_flops(cfg, seq_len: int, batch: int = 1) -> float:
     """FLOPs XLA's cost analysis reports for the compiled forward pass (nothing big allocated)."""
-    import copy
+    import dataclasses
 
     import jax
     import jax.numpy as jnp
 
-    from llm_jax.model import Transformer
+    from llm_jax.model import Transformer, model_config
 
     # Cost analysis counts a while loop's body once, so nn.scan over layers would hide
     # n_layers - 1 of them: unroll for the count (same FLOPs when run).
-    cfg = copy.deepcopy(cfg)
-    cfg.scan_layers = False
-    model = Transformer(cfg)
+    model = Transformer(dataclasses.replace(model_config(cfg), scan_layers=False))
     tokens = jax.ShapeDtypeStruct((batch, seq_len), jnp.int32)
     params = jax.eval_shape(model.init, jax.random.key(0), tokens)
     compiled = jax.jit(model.apply).lower(params, tokens).compile()

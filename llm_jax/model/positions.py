@@ -3,11 +3,13 @@
 import flax.linen as nn
 import jax.numpy as jnp
 
+from llm_jax.model.config import ModelConfig
+
 
 def rope_angles(positions_BL: jnp.ndarray, head_dim: int, theta: float) -> jnp.ndarray:
     """Angle pos · θ^(-2i/K) for each of the K/2 rotated pairs: shape (B, L, K/2), float32."""
     inv_freq = theta ** (-jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim)
-    return positions_BL.astype(jnp.float32)[..., None] * inv_freq
+    return positions_BL.astype(jnp.float32)[:, :, None] * inv_freq[None, None, :]
 
 
 def apply_rope(x_BLHK: jnp.ndarray, positions_BL: jnp.ndarray, theta: float) -> jnp.ndarray:
@@ -22,21 +24,23 @@ def apply_rope(x_BLHK: jnp.ndarray, positions_BL: jnp.ndarray, theta: float) -> 
 def sinusoidal(positions_BL: jnp.ndarray, d_model: int) -> jnp.ndarray:
     """Vaswani et al.: PE[p, 2i] = sin(p / 10000^(2i/D)), PE[p, 2i+1] = cos(same)."""
     inv_freq = 10_000.0 ** (-jnp.arange(0, d_model, 2, dtype=jnp.float32) / d_model)
-    angles = positions_BL.astype(jnp.float32)[..., None] * inv_freq
+    angles = positions_BL.astype(jnp.float32)[:, :, None] * inv_freq[None, None, :]
     pe = jnp.stack([jnp.sin(angles), jnp.cos(angles)], axis=-1)  # interleave sin/cos
     return pe.reshape(*positions_BL.shape, -1)[..., :d_model]
 
 
-class LearnedPositions(nn.Module):
-    """A trained table of max_seq_len position vectors."""
+class AbsolutePositions(nn.Module):
+    """The position vectors added to the token embeddings: sinusoidal, or a learned table."""
 
-    max_seq_len: int
-    d_model: int
-    init_std: float
-    param_dtype: jnp.dtype
+    cfg: ModelConfig
 
     @nn.compact
     def __call__(self, positions_BL: jnp.ndarray) -> jnp.ndarray:
-        init = nn.with_logical_partitioning(nn.initializers.normal(self.init_std), (None, "embed"))
-        table = self.param("table", init, (self.max_seq_len, self.d_model), self.param_dtype)
-        return jnp.take(table, jnp.clip(positions_BL, 0, self.max_seq_len - 1), axis=0)
+        cfg = self.cfg
+        if cfg.pos_encoding == "sinusoidal":
+            return sinusoidal(positions_BL, cfg.d_model).astype(jnp.dtype(cfg.dtype))
+        init = nn.with_logical_partitioning(nn.initializers.normal(cfg.init_std), (None, "embed"))
+        shape = (cfg.max_seq_len, cfg.d_model)
+        table = self.param("table", init, shape, jnp.dtype(cfg.param_dtype))
+        positions_BL = jnp.clip(positions_BL, 0, cfg.max_seq_len - 1)
+        return jnp.take(table, positions_BL, axis=0).astype(jnp.dtype(cfg.dtype))

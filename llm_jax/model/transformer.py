@@ -5,8 +5,9 @@ import jax
 import jax.numpy as jnp
 
 from llm_jax.model.attention import Attention
+from llm_jax.model.config import ModelConfig, model_config
 from llm_jax.model.layers import Mlp, Norm, dense_init
-from llm_jax.model.positions import LearnedPositions, sinusoidal
+from llm_jax.model.positions import AbsolutePositions
 
 REMAT_POLICIES = {
     "full": None,  # save nothing: recompute the whole block in the backward pass
@@ -20,41 +21,42 @@ def constrain(x_BLD):
 
 
 class Block(nn.Module):
-    cfg: object
+    """Pre-norm residual block (GPT-2)."""
+
+    cfg: ModelConfig
     decode: bool = False
 
-    @nn.compact
+    def setup(self):
+        self.attn_norm, self.mlp_norm = Norm(self.cfg), Norm(self.cfg)
+        self.attn, self.mlp = Attention(self.cfg, self.decode), Mlp(self.cfg)
+
     def __call__(self, x_BLD, positions_BL):
-        cfg = self.cfg
-
-        def norm(name):
-            return Norm(cfg.norm, cfg.norm_eps, jnp.dtype(cfg.param_dtype), name=name)
-
-        x_BLD = x_BLD + Attention(cfg, self.decode, name="attn")(
-            norm("attn_norm")(x_BLD), positions_BL
-        )
-        mlp = Mlp(
-            cfg.mlp,
-            cfg.d_ff,
-            cfg.init_std,
-            cfg.init_std / (2 * cfg.n_layers) ** 0.5,
-            jnp.dtype(cfg.dtype),
-            jnp.dtype(cfg.param_dtype),
-            name="mlp",
-        )
-        x_BLD = x_BLD + mlp(norm("mlp_norm")(x_BLD))
+        x_BLD = x_BLD + self.attn(self.attn_norm(x_BLD), positions_BL)
+        x_BLD = x_BLD + self.mlp(self.mlp_norm(x_BLD))
         return constrain(x_BLD)
 
 
 class ScannedBlock(Block):
     """Block with the (carry, broadcast) → (carry, output) signature nn.scan needs."""
 
-    @nn.compact
     def __call__(self, x_BLD, positions_BL):
         return super().__call__(x_BLD, positions_BL), None
 
 
-def _block_class(cfg, scanned: bool):
+def scan_unroll(cfg: ModelConfig) -> int:
+    """Layers per iteration of the scanned stack; model.scan_unroll=0 picks by backend.
+
+    The parameters stay stacked either way. On CPU the whole stack is unrolled: XLA CPU runs a
+    loop body's dynamic slices of the stacked weights and its stacked residual updates as
+    copies, and the loop serialises work two cores could overlap. On GPU/TPU one layer per
+    iteration keeps compile time flat in depth.
+    """
+    if cfg.scan_unroll:
+        return min(cfg.scan_unroll, cfg.n_layers)
+    return cfg.n_layers if jax.default_backend() == "cpu" else 1
+
+
+def _block_class(cfg: ModelConfig, scanned: bool):
     cls = ScannedBlock if scanned else Block
     if cfg.remat == "none":
         return cls
@@ -65,8 +67,12 @@ def _block_class(cfg, scanned: bool):
 class Transformer(nn.Module):
     """Decoder-only LM. __call__(tokens_BL, positions_BL=None) → logits_BLV (float32)."""
 
-    cfg: object  # the model config (config.model), nothing else
+    cfg: ModelConfig  # config.model (a ConfigDict) is also accepted: frozen by model_config
     decode: bool = False  # use and update the KV cache ("cache" collection)
+
+    def __post_init__(self):
+        object.__setattr__(self, "cfg", model_config(self.cfg))
+        super().__post_init__()
 
     @nn.compact
     def __call__(self, tokens_BL, positions_BL=None):
@@ -83,27 +89,25 @@ class Transformer(nn.Module):
             name="embed",
         )
         x_BLD = embed(tokens_BL)
-        if cfg.pos_encoding == "sinusoidal":
-            x_BLD = x_BLD + sinusoidal(positions_BL, cfg.d_model).astype(dtype)
-        elif cfg.pos_encoding == "learned":
-            table = LearnedPositions(
-                cfg.max_seq_len, cfg.d_model, cfg.init_std, param_dtype, name="pos"
-            )
-            x_BLD = x_BLD + table(positions_BL).astype(dtype)
+        if cfg.pos_encoding in ("sinusoidal", "learned"):
+            x_BLD = x_BLD + AbsolutePositions(cfg, name="pos")(positions_BL)
         x_BLD = self.perturb("embedded", x_BLD)  # no-op hook: lets tests take d/d(inputs)
         x_BLD = self._blocks(constrain(x_BLD), positions_BL)
-        x_BLD = Norm(cfg.norm, cfg.norm_eps, param_dtype, name="final_norm")(x_BLD)
+        x_BLD = Norm(cfg, name="final_norm")(x_BLD)
+        # Tokens flattened into one matmul dimension, like every projection (layers.Einsum).
+        x_ND = x_BLD.reshape(-1, cfg.d_model)
         if cfg.tie_embeddings:
-            logits_BLV = embed.attend(x_BLD)
+            logits_NV = embed.attend(x_ND)
         else:
-            logits_BLV = nn.Dense(
+            logits_NV = nn.Dense(
                 cfg.vocab_size,
                 use_bias=False,
                 dtype=dtype,
                 param_dtype=param_dtype,
                 kernel_init=dense_init(cfg.init_std, ("embed", "vocab")),
                 name="unembed",
-            )(x_BLD)
+            )(x_ND)
+        logits_BLV = logits_NV.reshape(*x_BLD.shape[:2], cfg.vocab_size)
         logits_BLV = nn.with_logical_constraint(logits_BLV, ("batch", "length", "vocab"))
         return logits_BLV.astype(jnp.float32)
 
@@ -120,6 +124,7 @@ class Transformer(nn.Module):
             split_rngs={"params": True},
             in_axes=nn.broadcast,
             length=cfg.n_layers,
+            unroll=scan_unroll(cfg),
             metadata_params={nn.PARTITION_NAME: "layers"},
         )
         x_BLD, _ = blocks(cfg, self.decode, name="blocks")(x_BLD, positions_BL)

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from llm_jax.scaling.bootstrap import percentile_intervals, resample_weights
+
 
 @dataclass
 class PowerLawFit:
@@ -93,24 +95,34 @@ def fit_approach2(n_params, n_tokens, loss, budgets, min_points: int = 3) -> Pow
 
 
 def bootstrap_approach2(n_params, n_tokens, loss, budgets, n_resamples=200, seed=0, level=0.95):
-    """Percentile intervals of a, b from resampling points within each budget."""
+    """Percentile intervals of every reported quantity (a, b, n_coef, d_coef, a_plus_b and each
+    budget's n_opt, d_opt, loss_opt) from resampling points (runs) within each budget."""
     rng = np.random.default_rng(seed)
     arrays = [np.asarray(v, dtype=np.float64) for v in (n_params, n_tokens, loss, budgets)]
     groups = [np.flatnonzero(arrays[3] == c) for c in np.unique(arrays[3])]
-    samples = []
+    draws = []
     for _ in range(n_resamples):
         idx = np.concatenate([rng.choice(g, len(g)) for g in groups])
         try:
             fit = fit_approach2(*(v[idx] for v in arrays))
         except (ValueError, np.linalg.LinAlgError):
             continue  # a resample without two usable budgets has no estimate
-        samples.append((fit.a, fit.b))
-    tail = 100 * (1 - level) / 2
-    ci = {}
-    if samples:
-        for name, col in zip(("a", "b"), np.array(samples).T, strict=True):
-            ci[name] = [float(v) for v in np.percentile(col, [tail, 100 - tail])]
-    return ci, {"n": n_resamples, "n_valid": len(samples), "level": level}
+        draws.append(_reported(fit))
+    names = sorted({k for d in draws for k in d})
+    columns = {k: [d.get(k, np.nan) for d in draws] for k in names}
+    ci, _ = percentile_intervals(columns, level)
+    return ci, {"n": n_resamples, "n_valid": len(draws), "level": level}
+
+
+def _reported(fit: PowerLawFit) -> dict:
+    """The numbers a fit reports, by name (per-budget optima only where that budget was used)."""
+    out = {"a": fit.a, "b": fit.b, "n_coef": fit.n_coef, "d_coef": fit.d_coef}
+    out["a_plus_b"] = fit.a + fit.b
+    for o in fit.optima:
+        if o.get("used"):
+            for key in ("n_opt", "d_opt", "loss_opt"):
+                out[f"{key}@C={o['flops']:.3g}"] = o[key]
+    return out
 
 
 def envelope(flops, loss, n_params, n_tokens, runs, n_grid: int = 1500) -> dict:
@@ -145,6 +157,8 @@ def fit_approach1(flops, loss, n_params, n_tokens, runs=None, n_grid: int = 1500
         raise ValueError("Approach 1 needs training curves of at least 2 model sizes")
     env = envelope(flops, loss, n_params, n_tokens, runs, n_grid)
     ok = np.isfinite(env["loss"])
+    if ok.sum() < 2:
+        raise ValueError("Approach 1 needs training curves that overlap in FLOPs (two runs at C)")
     n_coef, a = power_law(env["flops"][ok], env["n_opt"][ok])
     d_coef, b = power_law(env["flops"][ok], env["d_opt"][ok])
     winners = np.unique(env["n_opt"][ok])
@@ -154,3 +168,26 @@ def fit_approach1(flops, loss, n_params, n_tokens, runs=None, n_grid: int = 1500
         for n in winners
     ]
     return PowerLawFit(1, a, b, n_coef, d_coef, optima, diagnostics)
+
+
+def run_resamples(runs, n_resamples: int, seed: int = 0) -> list[np.ndarray]:
+    """Row masks of the runs drawn in each resample (runs with replacement; a lower envelope
+    ignores repeats, so a mask is enough)."""
+    weights = resample_weights(len(runs), n_resamples, groups=runs, seed=seed)
+    return list(weights > 0)
+
+
+def bootstrap_approach1(flops, loss, n_params, n_tokens, runs, n_resamples=200, seed=0, level=0.95):
+    """Percentile intervals of a, b, n_coef, d_coef, a_plus_b from resampling curves (runs)."""
+    arrays = [np.asarray(v, dtype=np.float64) for v in (flops, loss, n_params, n_tokens)]
+    runs = np.asarray(runs)
+    draws = []
+    for rows in run_resamples(runs, n_resamples, seed):
+        try:
+            fit = fit_approach1(*(v[rows] for v in arrays), runs[rows])
+        except (ValueError, np.linalg.LinAlgError):
+            continue  # fewer than two model sizes, or no point covered by two runs
+        draws.append(_reported(fit))
+    columns = {k: [d[k] for d in draws] for k in ("a", "b", "n_coef", "d_coef", "a_plus_b")}
+    ci, _ = percentile_intervals(columns, level)
+    return ci, {"n": n_resamples, "n_valid": len(draws), "level": level}

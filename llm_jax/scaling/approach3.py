@@ -15,7 +15,7 @@ from llm_jax.scaling import objective as obj
 from llm_jax.scaling.lbfgs import minimize_batch
 
 DELTA = 1e-3  # Huber threshold on log loss (the paper's)
-SCALE = 1e6  # multiplies the summed objective so tolerances bite (docs/design.md §4)
+SCALE = 1e6  # multiplies the summed objective so the optimiser's tolerances bite
 GRAD_REL_TOL = 1e-6  # converged: max |∂ mean objective| / delta below this
 AGREE_TOL = 1e-3  # converged: the best starts agree on alpha and beta to this
 HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
@@ -111,10 +111,11 @@ def _polish(x0, data, scale, tight: bool):
     return minimize(fun, x0, jac=True, method="L-BFGS-B", options=options)
 
 
-def _agreement(xs, fs, f_best) -> tuple[int, float]:
-    """How many starts reached the best objective, and their spread in alpha and beta."""
+def start_agreement(xs, fs, f_best, columns=(3, 4)) -> tuple[int, float]:
+    """How many starts reached the best objective, and their spread in the exponent columns
+    (alpha and beta of x = (a, b, e, alpha, beta) by default)."""
     near = fs <= f_best + 1e-9 * max(abs(f_best), 1.0)
-    spread = float(np.ptp(xs[near][:, 3:5], axis=0).max()) if near.sum() > 1 else 0.0
+    spread = float(np.ptp(xs[near][:, list(columns)], axis=0).max()) if near.sum() > 1 else 0.0
     return int(near.sum()), spread
 
 
@@ -148,7 +149,7 @@ def fit_approach3(n_params, n_tokens, loss, init=None, objective: str = "sum") -
 def _result(best, xs, fs, data, n_starts, batch_iter, objective) -> Approach3Fit:
     f_best, grad = obj.value_and_grad(best.x, *data, DELTA, SCALE)
     grad_rel = float(np.abs(grad).max() / (len(data[0]) * DELTA * SCALE))
-    n_at_best, spread = _agreement(xs, fs, min(f_best, fs.min()))
+    n_at_best, spread = start_agreement(xs, fs, min(f_best, fs.min()))
     problems = []
     if grad_rel > GRAD_REL_TOL:
         problems.append(f"gradient not small: max|grad|/delta = {grad_rel:.2e} > {GRAD_REL_TOL}")
@@ -167,7 +168,7 @@ def _result(best, xs, fs, data, n_starts, batch_iter, objective) -> Approach3Fit
         "iterations": int(best.nit) + batch_iter,
         "starts_at_best": n_at_best,
         "best_starts_spread": spread,
-        "scipy_success": bool(best.success),  # recorded, not trusted (docs/design.md §4)
+        "scipy_success": bool(best.success),  # recorded, not trusted: see the module docstring
         "scipy_message": str(best.message),
         "problems": problems,
     }

@@ -84,9 +84,7 @@ def bootstrap_approach3(
     samples = [obj.to_params(x) for x in batch.x]
     table = {k: np.array([s[k] for s in samples]) for k in samples[0]}
     table = derived(table, at_flops, at_points)
-    tail = 100 * (1 - level) / 2
-    ci = {k: [float(v) for v in np.nanpercentile(t, [tail, 100 - tail])] for k, t in table.items()}
-    se = {k: float(np.nanstd(t, ddof=1)) for k, t in table.items()}
+    ci, se = percentile_intervals(table, level)
     stuck = float(np.mean(np.abs(batch.x - x_full).max(axis=1) < STUCK_TOL))
     warnings = _narrow_warnings(se, stuck, asymptotic_se(x_full, *data))
     return {
@@ -100,13 +98,32 @@ def bootstrap_approach3(
     }
 
 
+def percentile_intervals(draws: dict, level: float = 0.95) -> tuple[dict, dict]:
+    """Percentile intervals (name → [low, high]) and standard errors of bootstrap draws; NaN
+    draws (resamples where a quantity is undefined) are left out."""
+    tail = 100 * (1 - level) / 2
+    ci, se = {}, {}
+    for name, values in draws.items():
+        values = np.asarray(values, dtype=np.float64)
+        if np.isnan(values).all():
+            continue
+        ci[name] = [float(v) for v in np.nanpercentile(values, [tail, 100 - tail])]
+        se[name] = float(np.nanstd(values, ddof=1)) if values.size > 1 else float("nan")
+    return ci, se
+
+
 def _narrow_warnings(se: dict, stuck: float, se_asym: np.ndarray) -> list[str]:
+    """narrow_warnings for Approach 3's exponents (se_asym is over (a, b, e, alpha, beta))."""
+    return narrow_warnings(se, stuck, {"alpha": se_asym[3], "beta": se_asym[4]})
+
+
+def narrow_warnings(se: dict, stuck: float, se_asym: dict) -> list[str]:
     """Intervals implausibly narrow for the number of runs: refits that never moved, or SEs far
-    below the Gauss–Newton yardstick."""
+    below the Gauss–Newton yardstick (name → asymptotic SE)."""
     warnings = []
     if stuck > 0.05:
         warnings.append(f"{stuck:.0%} of bootstrap refits never left the warm start")
-    for name, asym in zip(("alpha", "beta"), se_asym[3:5], strict=True):
+    for name, asym in se_asym.items():
         if se[name] < NARROW_RATIO * asym:
             warnings.append(
                 f"bootstrap SE of {name} ({se[name]:.2g}) is implausibly narrow: below "

@@ -1,9 +1,10 @@
-"""Fit scaling laws to a run table: Approaches 1–3, bootstrap intervals, an extrapolation check.
+"""Fit scaling laws to a run table: Chinchilla's Approaches 1–3 and Kaplan's laws, bootstrap
+intervals, an extrapolation check.
 
-The approach modules hold the maths (approach12.py, approach3.py, bootstrap.py); this module
-chooses what a table supports, names bad input, and assembles the JSON that the Fit contract
-(docs/design.md §2) promises: approach2.{a, b},
-approach3.{E, A, B, alpha, beta, a, b, converged, ci}.
+The maths lives in approach12.py, approach3.py, bootstrap.py and kaplan.py / kaplan_fit.py; this
+module chooses what a table supports, names bad input, and assembles fits.json, whose contract is
+approach2.{a, b}, approach3.{E, A, B, alpha, beta, a, b, converged, ci} and
+kaplan.{alpha_N, alpha_D, N_c, D_c, alpha_C, C_c, a, converged, ci}.
 """
 
 import json
@@ -14,22 +15,35 @@ import numpy as np
 from llm_jax.scaling.approach3 import Approach3Fit, fit_approach3
 from llm_jax.scaling.approach12 import (
     PowerLawFit,
+    bootstrap_approach1,
     bootstrap_approach2,
     fit_approach1,
     fit_approach2,
     isoflop_minimum,
 )
 from llm_jax.scaling.bootstrap import attach, bootstrap_approach3
-from llm_jax.scaling.table import RunTableError, final_points, group_budgets, load_runs
+from llm_jax.scaling.kaplan_fit import KaplanFit, fit_kaplan
+from llm_jax.scaling.table import (
+    RunTableError,
+    final_points,
+    group_budgets,
+    has_curves,
+    load_runs,
+    require_curves,
+)
 
 MIN_POINTS_APPROACH3 = 8  # five parameters need a few more points than that to be identified
+LAWS = ("chinchilla", "kaplan", "both")
 
-__all__ = ["Approach3Fit", "PowerLawFit", "extrapolation_check", "fit_runs", "fit_table"]
-
-
-def has_curves(table: dict) -> bool:
-    """Whether the table holds training curves (several rows per run)."""
-    return "run" in table and len(np.unique(table["run"])) < len(table["run"])
+__all__ = [
+    "Approach3Fit",
+    "KaplanFit",
+    "PowerLawFit",
+    "extrapolation_check",
+    "fit_runs",
+    "fit_table",
+    "has_curves",
+]
 
 
 def select_flops(table: dict, convention: str) -> dict:
@@ -81,26 +95,62 @@ def _approach2(points, budgets, n_bootstrap, seed) -> PowerLawFit:
     return fit
 
 
+def _approach1(table, n_bootstrap, seed) -> PowerLawFit:
+    require_curves(table, "Approach 1")
+    data = (table["flops"], table["loss"], table["params"], table["tokens"], table["run"])
+    try:
+        fit = fit_approach1(*data)
+    except ValueError as err:
+        raise RunTableError(str(err)) from err
+    if n_bootstrap:
+        fit.ci, fit.diagnostics["bootstrap"] = bootstrap_approach1(*data, n_bootstrap, seed)
+    return fit
+
+
+def default_law(table: dict) -> str:
+    """Both families when the table has training curves (Kaplan's need them), else Chinchilla's."""
+    return "both" if has_curves(table) else "chinchilla"
+
+
 def fit_table(
-    table: dict, approaches=None, n_bootstrap: int = 0, budget_tolerance: float = 0.15, seed=0
+    table: dict,
+    approaches=None,
+    n_bootstrap: int = 0,
+    budget_tolerance: float = 0.15,
+    seed=0,
+    law: str | None = None,
+    kaplan_params: str = "auto",
+    curves: dict | None = None,
 ) -> dict:
-    """Fit the requested approaches (None: 2 and 3, plus 1 when there are training curves)."""
-    approaches = tuple(approaches or ((1, 2, 3) if has_curves(table) else (2, 3)))
+    """Fit `law` ("chinchilla", "kaplan" or "both"; None: default_law). Chinchilla's approaches:
+    None means 2 and 3, plus 1 when there are training curves. Approaches 2 and 3 take each
+    run's last row of `table`; Approach 1 and Kaplan's laws the curves, which are `table` itself
+    unless a separate curve table is given (e.g. curves on a cheap eval subset beside final
+    points on the full eval set)."""
+    curves = table if curves is None else curves
+    law = law or default_law(curves)
+    if law not in LAWS:
+        raise ValueError(f"law must be one of {', '.join(LAWS)}, got {law!r}")
+    if law != "chinchilla":
+        require_curves(curves, "Kaplan's fits (their L(D) and compute frontier)")
+    approaches = tuple(approaches or ((1, 2, 3) if has_curves(curves) else (2, 3)))
     points = final_points(table)
     budgets = group_budgets(points["flops"], points.get("budget"), budget_tolerance)
     results, warnings = {"budgets": budgets, "points": points}, []
-    if 1 in approaches:
-        if not has_curves(table):
-            raise RunTableError("Approach 1 needs training curves: columns 'run' and 'step'")
-        results["approach1"] = fit_approach1(
-            table["flops"], table["loss"], table["params"], table["tokens"], table["run"]
-        )
-    if 2 in approaches:
-        results["approach2"] = _approach2(points, budgets, n_bootstrap, seed)
-    if 3 in approaches:
-        results["approach3"] = _approach3(points, n_bootstrap, budgets, seed, warnings)
-        if len(np.unique(budgets)) >= 3:
-            results["extrapolation"] = extrapolation_check(points, budgets, n_bootstrap, seed)
+    if law != "kaplan":
+        if 1 in approaches:
+            results["approach1"] = _approach1(curves, n_bootstrap, seed)
+        if 2 in approaches:
+            results["approach2"] = _approach2(points, budgets, n_bootstrap, seed)
+        if 3 in approaches:
+            results["approach3"] = _approach3(points, n_bootstrap, budgets, seed, warnings)
+            if len(np.unique(budgets)) >= 3:
+                results["extrapolation"] = extrapolation_check(points, budgets, n_bootstrap, seed)
+    if law != "chinchilla":
+        results["kaplan"] = fit_kaplan(curves, n_bootstrap, seed, kaplan_params)
+        warnings.extend(results["kaplan"].warnings)
+        if not results["kaplan"].converged:
+            warnings.append("kaplan: not every fit converged (see kaplan.*.diagnostics.problems)")
     results["warnings"] = warnings
     return results
 
@@ -157,7 +207,7 @@ def to_json(results: dict, **meta) -> dict:
     doc = dict(meta)
     doc["n_runs"] = len(results["points"]["loss"])
     doc["n_budgets"] = len(np.unique(results["budgets"]))
-    for key in ("approach1", "approach2", "approach3"):
+    for key in ("approach1", "approach2", "approach3", "kaplan"):
         if key in results:
             doc[key] = results[key].to_dict()
     if "extrapolation" in results:
@@ -175,13 +225,30 @@ def fit_runs(
     budget_tolerance=0.15,
     seed=0,
     plots=True,
+    law=None,
+    kaplan_params="auto",
+    curves=None,
 ) -> dict:
-    """Load a run table, fit, write out/fits.json (+ PNG/SVG figures); returns the JSON doc."""
+    """Load a run table (and a separate curve table, if given: see fit_table), fit, write
+    out/fits.json (+ PNG/SVG figures); returns the JSON doc."""
     table = select_flops(load_runs(runs), flops_convention)
-    results = fit_table(table, approaches, n_bootstrap, budget_tolerance, seed)
+    curve_table = select_flops(load_runs(curves), flops_convention) if curves else table
+    law = law or default_law(curve_table)
+    results = fit_table(
+        table,
+        approaches,
+        n_bootstrap,
+        budget_tolerance,
+        seed,
+        law=law,
+        kaplan_params=kaplan_params,
+        curves=curve_table,
+    )
     doc = to_json(
         results,
         runs=str(runs),
+        curves=str(curves or runs),
+        law=law,
         flops_convention=flops_convention,
         budget_tolerance=budget_tolerance,
         bootstrap=n_bootstrap,
@@ -192,7 +259,7 @@ def fit_runs(
     if plots:
         from llm_jax.scaling.plots import plot_all
 
-        doc["figures"] = plot_all(results, table, out)
+        doc["figures"] = plot_all(results, curve_table, out, flops_convention)
     return doc
 
 

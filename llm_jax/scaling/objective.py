@@ -60,6 +60,16 @@ def value_and_grad(x, log_n, log_d, log_loss, delta: float, scale: float, weight
     return loss.sum(-1), grad
 
 
+def huber_objective(residual, jacobian, delta: float, scale: float, weights=None):
+    """Summed, scaled Huber loss of residuals (..., P) and its gradient from their Jacobian
+    (..., P, k) with respect to the parameters: f (...), g (..., k). Any law can use it."""
+    dr = np.clip(residual, -delta, delta) * scale
+    loss = huber(residual, delta) * scale
+    if weights is not None:
+        dr, loss = dr * weights, loss * weights
+    return loss.sum(-1), np.einsum("...p,...pk->...k", dr, jacobian)
+
+
 def paper_grid() -> np.ndarray:
     """Hoffmann et al.'s initialisation grid: 4500 starts (alpha, beta, e, a, b)."""
     alphas = np.arange(0.0, 2.01, 0.5)

@@ -1,47 +1,29 @@
-"""Figures of the fits (matplotlib, PNG and SVG): curves + envelope, IsoFLOPs, N*/D* vs C,
-IsoLoss contours with the efficient frontier, and Approach-3 residuals."""
+"""Figures of the fits (PNG and SVG): curves + envelope, IsoFLOPs, N*/D* vs C, IsoLoss contours
+with the efficient frontier, Approach-3 residuals, and (kaplan_plots.py) Kaplan's figures."""
 
 import pathlib
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from llm_jax.scaling.approach3 import optimal_allocation  # noqa: E402
-from llm_jax.scaling.approach12 import envelope  # noqa: E402
+from llm_jax.scaling.approach3 import optimal_allocation
+from llm_jax.scaling.approach12 import envelope
+from llm_jax.scaling.figures import colours, flops_label, new_figure, params_label, save
+from llm_jax.scaling.kaplan_plots import plot_kaplan
 
 KAPLAN_A = 0.73  # Kaplan et al. (2020): N_opt ∝ C^0.73, drawn for reference
 
 
-def _save(fig, out: pathlib.Path, name: str) -> list[str]:
-    paths = []
-    for ext in ("png", "svg"):
-        path = out / f"{name}.{ext}"
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-        paths.append(str(path))
-    plt.close(fig)
-    return paths
-
-
-def _size_colours(n_params):
-    sizes = np.unique(n_params)
-    cmap = plt.get_cmap("viridis")
-    return {n: cmap(i / max(len(sizes) - 1, 1)) for i, n in enumerate(sizes)}
-
-
-def plot_curves(table: dict, fit1, out) -> list[str]:
+def plot_curves(table: dict, fit1, out, convention: str = "6N") -> list[str]:
     """Loss vs FLOPs for each run, coloured by model size, with the Approach-1 envelope."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    colours = _size_colours(table["params"])
+    fig, ax = new_figure()
+    by_size = colours(table["params"])
     runs = table["run"] if "run" in table else table["params"]
     for run in np.unique(runs):
         sel = np.flatnonzero(runs == run)
         sel = sel[np.argsort(table["flops"][sel])]
         n = table["params"][sel[0]]
-        ax.plot(table["flops"][sel], table["loss"][sel], color=colours[n], lw=1, marker=".")
-    for n, colour in colours.items():
+        ax.plot(table["flops"][sel], table["loss"][sel], color=by_size[n], lw=1, marker=".")
+    for n, colour in by_size.items():
         ax.plot([], [], color=colour, label=f"N = {n:.3g}")
     if fit1 is not None:
         env = envelope(table["flops"], table["loss"], table["params"], table["tokens"], runs)
@@ -49,22 +31,20 @@ def plot_curves(table: dict, fit1, out) -> list[str]:
         ax.plot(env["flops"], env["loss"], "k-", lw=2, alpha=0.6, label=label)
     ax.set(
         xscale="log",
-        xlabel="training FLOPs C",
+        xlabel=flops_label(convention),
         ylabel="loss",
         title="Training curves by model size (Approach 1 reads the lower envelope)",
     )
     ax.legend(fontsize=7, ncol=2)
-    return _save(fig, out, "training_curves")
+    return save(fig, out, "training_curves")
 
 
-def plot_isoflops(points: dict, budgets, fit2, out) -> list[str]:
+def plot_isoflops(points: dict, budgets, fit2, out, convention: str = "6N") -> list[str]:
     """Loss vs N per budget with the fitted parabolas and their minima."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    cmap = plt.get_cmap("plasma")
-    labels = np.unique(budgets)
-    for i, c in enumerate(labels):
+    fig, ax = new_figure()
+    by_budget = colours(budgets, "plasma")
+    for c, colour in by_budget.items():
         sel = budgets == c
-        colour = cmap(i / max(len(labels) - 1, 1))
         log_n = np.log(points["params"][sel])
         ax.scatter(points["params"][sel], points["loss"][sel], s=12, color=colour)
         if sel.sum() >= 3:
@@ -75,10 +55,10 @@ def plot_isoflops(points: dict, budgets, fit2, out) -> list[str]:
         if "n_opt" in o:
             marker = "*" if o["used"] else "x"
             ax.plot(o["n_opt"], o["loss_opt"], marker, color="k", ms=9)
-    title = "IsoFLOP profiles, parabola fits in log N (★ minimum used, × rejected)"
-    ax.set(xscale="log", xlabel="parameters N", ylabel="loss", title=title)
+    title = f"IsoFLOP profiles ({convention} FLOPs), parabolas in log N (★ used, × rejected)"
+    ax.set(xscale="log", xlabel=params_label(), ylabel="loss", title=title)
     ax.legend(fontsize=7, ncol=2)
-    return _save(fig, out, "isoflops")
+    return save(fig, out, "isoflops")
 
 
 def _optimum_band(fit3, c):
@@ -89,11 +69,12 @@ def _optimum_band(fit3, c):
     return [np.percentile(v, [2.5, 97.5], axis=1) for v in (n_opt, d_opt)]
 
 
-def plot_optimal(results: dict, out) -> list[str]:
-    """N* and D* vs C on log-log axes: each approach's fit, intervals, a Kaplan reference."""
+def plot_optimal(results: dict, out, convention: str = "6N") -> list[str]:
+    """N* and D* vs C on log-log axes: each approach's fit, intervals, Kaplan's frontier (fitted,
+    when there is one, and his published exponent for reference)."""
     points = results["points"]
     c = np.geomspace(points["flops"].min(), points["flops"].max() * 100, 100)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig, axes = new_figure(11, 4.5, ncols=2)
     fit3 = results.get("approach3")
     for key, style in (("approach1", ":"), ("approach2", "--")):
         fit = results.get(key)
@@ -119,21 +100,36 @@ def plot_optimal(results: dict, out) -> list[str]:
             lw=0.8,
             label=f"Kaplan reference: N ∝ C^{KAPLAN_A}",
         )
-    for ax, what in zip(axes, ("parameters N*", "tokens D*"), strict=True):
-        ax.set(xscale="log", yscale="log", xlabel="training FLOPs C", ylabel=f"optimal {what}")
+    kaplan = results.get("kaplan")
+    if kaplan is not None:
+        alloc, what = kaplan.allocation, params_label(kaplan.params_convention)
+        axes[0].plot(
+            c,
+            alloc["n_coef"] * c ** alloc["a"],
+            "-.",
+            label=f"Kaplan frontier, {what}: a = {alloc['a']:.3f}",
+        )
+        axes[1].plot(
+            c,
+            alloc["d_coef"] * c ** alloc["b"],
+            "-.",
+            label=f"Kaplan frontier: b = {alloc['b']:.3f}",
+        )
+    for ax, what in zip(axes, ("parameters N* (total)", "tokens D*"), strict=True):
+        ax.set(xscale="log", yscale="log", xlabel=flops_label(convention), ylabel=f"optimal {what}")
         ax.legend(fontsize=7)
     fig.suptitle("Compute-optimal allocation: fitted power laws N* ∝ C^a, D* ∝ C^b")
-    return _save(fig, out, "optimal_allocation")
+    return save(fig, out, "optimal_allocation")
 
 
-def plot_isoloss(results: dict, out) -> list[str]:
+def plot_isoloss(results: dict, out, convention: str = "6N") -> list[str]:
     """IsoLoss contours of the Approach-3 law over (C, N) with its efficient frontier."""
     fit3, points = results["approach3"], results["points"]
     c = np.geomspace(points["flops"].min() / 10, points["flops"].max() * 100, 200)
     n = np.geomspace(points["params"].min() / 10, points["params"].max() * 10, 200)
     cc, nn = np.meshgrid(c, n)
     loss = fit3.predict(nn, cc / (6 * nn))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = new_figure()
     levels = np.quantile(loss, np.linspace(0.02, 0.9, 12))
     contours = ax.contour(cc, nn, loss, levels=np.unique(levels), cmap="viridis", linewidths=0.8)
     ax.clabel(contours, fontsize=6, fmt="%.2f")
@@ -144,36 +140,43 @@ def plot_isoloss(results: dict, out) -> list[str]:
         f"+ {fit3.B:.3g}/D^{fit3.beta:.3f}"
     )
     ax.set(
-        xscale="log", yscale="log", xlabel="training FLOPs C", ylabel="parameters N", title=title
+        xscale="log",
+        yscale="log",
+        xlabel=flops_label(convention),
+        ylabel=params_label(),
+        title=title,
     )
     ax.legend(fontsize=7)
-    return _save(fig, out, "isoloss")
+    return save(fig, out, "isoloss")
 
 
-def plot_residuals(results: dict, out) -> list[str]:
+def plot_residuals(results: dict, out, convention: str = "6N") -> list[str]:
     """log(predicted) − log(observed) of the Approach-3 fit against C, coloured by N."""
     fit3, points = results["approach3"], results["points"]
     resid = np.log(fit3.predict(points["params"], points["tokens"])) - np.log(points["loss"])
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = new_figure(7, 4)
     sc = ax.scatter(points["flops"], resid, c=np.log10(points["params"]), s=12, cmap="viridis")
-    fig.colorbar(sc, ax=ax, label="log10 N")
+    fig.colorbar(sc, ax=ax, label="log10 N (total parameters)")
     ax.axhline(0, color="k", lw=0.8)
     ax.set(
         xscale="log",
-        xlabel="training FLOPs C",
+        xlabel=flops_label(convention),
         ylabel="log L_fit − log L_obs",
         title="Approach 3 residuals (Huber δ = 1e-3 on log loss)",
     )
-    return _save(fig, out, "residuals")
+    return save(fig, out, "residuals")
 
 
-def plot_all(results: dict, table: dict, out) -> list[str]:
+def plot_all(results: dict, table: dict, out, convention: str = "6N") -> list[str]:
     """Every figure the fitted approaches support; returns the written paths."""
     out = pathlib.Path(out)
-    paths = plot_curves(table, results.get("approach1"), out)
+    paths = plot_curves(table, results.get("approach1"), out, convention)
     if "approach2" in results:
-        paths += plot_isoflops(results["points"], results["budgets"], results["approach2"], out)
-    paths += plot_optimal(results, out)
+        fit2 = results["approach2"]
+        paths += plot_isoflops(results["points"], results["budgets"], fit2, out, convention)
+    paths += plot_optimal(results, out, convention)
     if "approach3" in results:
-        paths += plot_isoloss(results, out) + plot_residuals(results, out)
+        paths += plot_isoloss(results, out, convention) + plot_residuals(results, out, convention)
+    if "kaplan" in results:
+        paths += plot_kaplan(results["kaplan"], table, out, convention)
     return paths

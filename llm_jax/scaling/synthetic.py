@@ -3,6 +3,7 @@
 import numpy as np
 
 from llm_jax.scaling.approach3 import law_loss, optimal_allocation
+from llm_jax.scaling.kaplan import implied_frontier, joint_loss
 
 # A Chinchilla-like law (Besiroglu et al.'s refit, rounded): a = 0.51.
 DEFAULT_LAW = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348, "beta": 0.366}
@@ -47,4 +48,55 @@ def training_curves(
     table = {k: np.concatenate(v) for k, v in rows.items()}
     table["flops"] = 6 * table["params"] * table["tokens"]
     table["loss"] = law_loss(params, table["params"], table["tokens"])
+    return table
+
+
+# Kaplan et al. (2020), the joint L(N, D) fit (N non-embedding parameters, D tokens, loss in nats).
+KAPLAN_LAW = {"alpha_N": 0.076, "alpha_D": 0.103, "N_c": 6.4e13, "D_c": 1.8e13}
+
+
+def kaplan_runs(law: dict, sizes, budgets, per_budget: int, span: float, tokens) -> list:
+    """(N, first D, last D) per run: one run per size over `tokens`, or, without sizes, an IsoFLOP
+    sweep: per budget, sizes ±span/2 decades around the law's N_opt(C), trained to D = C/(6N)."""
+    if sizes is not None:
+        return [(float(n), *tokens) for n in sizes]
+    frontier = implied_frontier(law)
+    runs = []
+    for c in budgets:
+        n_opt = frontier["n_coef"] * c ** frontier["a"]
+        for n in n_opt * np.logspace(-span / 2, span / 2, per_budget):
+            runs.append((float(n), c / (6 * n) / 100, c / (6 * n)))
+    return runs
+
+
+def kaplan_curves(
+    law: dict = KAPLAN_LAW,
+    sizes=None,
+    budgets=(1e17, 1e18, 1e19),
+    per_budget: int = 5,
+    span: float = 1.0,
+    points: int = 30,
+    tokens=(1e7, 1e11),
+    noise: float = 0.0,
+    run_noise: float = 0.0,
+    seed: int = 0,
+) -> dict:
+    """Training curves (`points` rows per run, log-spaced in D) from Kaplan's L(N, D) (see
+    kaplan_runs for the design), with log-normal noise per row (`noise`) and per run
+    (`run_noise`: an offset of the whole curve, as between seeds)."""
+    rng = np.random.default_rng(seed)
+    rows = {"run": [], "step": [], "params": [], "tokens": [], "loss": []}
+    for i, (n, d_first, d_last) in enumerate(
+        kaplan_runs(law, sizes, budgets, per_budget, span, tokens)
+    ):
+        d = np.geomspace(d_first, d_last, points)
+        offset = run_noise * rng.standard_normal()
+        loss = joint_loss(law, n, d) * np.exp(offset + noise * rng.standard_normal(points))
+        rows["run"].append(np.full(points, f"run{i:03d}"))
+        rows["step"].append(np.arange(1, points + 1, dtype=np.float64))
+        rows["params"].append(np.full(points, n))
+        rows["tokens"].append(d)
+        rows["loss"].append(loss)
+    table = {k: np.concatenate(v) for k, v in rows.items()}
+    table["flops"] = 6 * table["params"] * table["tokens"]
     return table

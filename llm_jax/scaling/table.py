@@ -1,4 +1,8 @@
-"""Run tables for the fits: read CSV/JSONL (docs/design.md §2), validate, group budgets."""
+"""Run tables for the fits: read CSV/JSONL, validate, group budgets.
+
+A table has one row per run (final points: params, tokens, loss, optional flops, budget), or holds
+training curves: many rows per run, with columns run and step (and optional params_nonembed).
+"""
 
 import csv
 import json
@@ -7,7 +11,9 @@ import pathlib
 import numpy as np
 
 REQUIRED = ("params", "tokens", "loss")
-NUMERIC = ("params", "tokens", "loss", "flops", "step", "budget")
+NUMERIC = ("params", "tokens", "loss", "flops", "step", "budget", "params_nonembed")
+POSITIVE = ("params", "tokens", "loss", "flops", "budget", "params_nonembed")
+ALIASES = {"params_non_embedding": "params_nonembed"}  # the sweep tables' name for it
 
 
 class RunTableError(ValueError):
@@ -31,7 +37,7 @@ def _column(rows, name, path):
     except (TypeError, ValueError) as err:
         raise RunTableError(f"{path}: column {name!r} has a non-numeric value ({err})") from err
     bad = ~np.isfinite(values) | (values <= 0)
-    if name in ("params", "tokens", "loss", "flops", "budget") and bad.any():
+    if name in POSITIVE and bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise RunTableError(
             f"{path}: column {name!r} must be positive and finite; row {i + 1} has {values[i]!r} "
@@ -48,6 +54,9 @@ def load_runs(path) -> dict:
     rows = read_rows(path)
     if not rows:
         raise RunTableError(f"{path}: no rows")
+    for old, new in ALIASES.items():
+        if old in rows[0] and new not in rows[0]:
+            rows = [r | {new: r[old]} for r in rows]
     columns = set(rows[0])
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
@@ -59,7 +68,35 @@ def load_runs(path) -> dict:
         table["flops"] = 6.0 * table["params"] * table["tokens"]
     if "run" in columns:
         table["run"] = np.array([str(r["run"]) for r in rows])
+        check_curves(table, path)
     return table
+
+
+def has_curves(table: dict) -> bool:
+    """Whether the table holds training curves (several rows per run)."""
+    return "run" in table and len(np.unique(table["run"])) < len(table["run"])
+
+
+def require_curves(table: dict, what: str) -> None:
+    """Raise the one-line explanation when `what` needs curves and the table has none."""
+    if not has_curves(table):
+        raise RunTableError(
+            f"{what} needs training curves: several rows per run (columns 'run' and 'step', "
+            "one row per eval), but this table has one row per run"
+        )
+
+
+def check_curves(table: dict, path) -> None:
+    """Each run has one model size, and its tokens grow with its steps."""
+    order = np.lexsort((table.get("step", table["tokens"]), table["run"]))
+    run, same = table["run"][order], table["run"][order][1:] == table["run"][order][:-1]
+    for column in ("params", "params_nonembed"):
+        if column in table and (changed := same & (np.diff(table[column][order]) != 0)).any():
+            bad = str(run[1:][changed][0])
+            raise RunTableError(f"{path}: run {bad!r} has more than one value of {column!r}")
+    if "step" in table and (shrinks := same & (np.diff(table["tokens"][order]) < 0)).any():
+        bad = str(run[1:][shrinks][0])
+        raise RunTableError(f"{path}: run {bad!r} has tokens that decrease as its step grows")
 
 
 def group_budgets(flops, budget=None, tolerance: float = 0.15) -> np.ndarray:

@@ -30,6 +30,7 @@ def measure(run, opts, slot) -> dict:
         "--config.train.init_from=",
         "--config.log.every_steps=1",
         "--config.checkpoint.every_steps=1000000",
+        "--config.eval.schedule=every",
         f"--config.eval.every_steps={MEASURE_STEPS}",
     ]
     start = time.time()

@@ -1,5 +1,6 @@
-"""After a sweep: runs.csv (fit points) and all_runs.csv (every run), fits and figures, and the
-checks a study reports (bracketing, seed noise, LR rule, non-embedding refit, WSD FLOPs saved)."""
+"""After a sweep: runs.csv (fit points), curves.csv (their learning curves) and all_runs.csv
+(every run), fits and figures, and the checks a study reports (bracketing, seed noise, LR rule,
+non-embedding refit, WSD FLOPs saved)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from etils import epath
 
 import llm_jax.sweep.ladder as ladder
 from llm_jax.scaling.table import RunTableError
+from llm_jax.sweep.curves import collect_curves, fit_curves
 from llm_jax.sweep.runs import collect, fit_rows, recount, write_csv
 from llm_jax.sweep.store import write_atomic
 
@@ -71,21 +73,24 @@ def wsd_flops(rows: list[dict]) -> dict | None:
     }
 
 
-def _fit(rows, out: epath.Path, bootstrap: int, log) -> dict | None:
-    """runs.csv and the fit (fits.json, figures) in `out`; the fit itself is local files only
-    (llm_jax.scaling is pure), so a remote `out` gets them copied up afterwards."""
+def _fit(rows, curves, out: epath.Path, bootstrap: int, log, kaplan_params) -> dict | None:
+    """Chinchilla's approaches on runs.csv, Approach 1 and Kaplan's laws on curves.csv; when the
+    curves cannot be fitted (too few sizes, no overlap) the rest still is. The fit itself writes
+    local files only (llm_jax.scaling is pure), so a remote `out` gets them copied up afterwards."""
     from llm_jax.scaling.fit import fit_runs
 
+    fit = (rows, curves, bootstrap, log, kaplan_params, fit_runs)
     if "://" not in str(out):
-        return _fit_in(rows, pathlib.Path(out), bootstrap, log, fit_runs)
+        return _fit_in(pathlib.Path(out), *fit)
     with tempfile.TemporaryDirectory() as local:
-        doc = _fit_in(rows, pathlib.Path(local), bootstrap, log, fit_runs)
-        if doc:  # fits.json names its run table: the one in `out`
+        doc = _fit_in(pathlib.Path(local), *fit)
+        if doc:  # fits.json names its run tables: the ones in `out`
             fits = pathlib.Path(local) / "fits.json"
-            fits.write_text(
-                json.dumps(json.loads(fits.read_text()) | {"runs": str(out / "runs.csv")})
-            )
-            doc["runs"] = str(out / "runs.csv")
+            tables = {
+                k: str(out / pathlib.Path(doc[k]).name) for k in ("runs", "curves") if doc.get(k)
+            }
+            fits.write_text(json.dumps(json.loads(fits.read_text()) | tables, indent=2) + "\n")
+            doc |= tables
             doc["figures"] = [str(out / pathlib.Path(f).name) for f in doc.get("figures", [])]
         out.mkdir(parents=True, exist_ok=True)
         for path in sorted(pathlib.Path(local).iterdir()):
@@ -93,14 +98,23 @@ def _fit(rows, out: epath.Path, bootstrap: int, log) -> dict | None:
     return doc
 
 
-def _fit_in(rows, out: pathlib.Path, bootstrap: int, log, fit_runs) -> dict | None:
+def _fit_in(out: pathlib.Path, rows, curves, bootstrap, log, kaplan_params, fit_runs):
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / "runs.csv")
-    try:
-        return fit_runs(out / "runs.csv", out, n_bootstrap=bootstrap)
-    except (RunTableError, ValueError) as err:
-        log(f"fit skipped ({out}): {err}")
-        return None
+    if curves:
+        write_csv(curves, out / "curves.csv")
+    for curve_table in ([out / "curves.csv"] if curves else []) + [None]:
+        try:
+            return fit_runs(
+                out / "runs.csv",
+                out,
+                n_bootstrap=bootstrap,
+                curves=curve_table,
+                kaplan_params=kaplan_params,
+            )
+        except (RunTableError, ValueError) as err:
+            log(f"{'curve fits' if curve_table else 'fit'} skipped ({out}): {err}")
+    return None
 
 
 def summarise_fit(doc: dict | None) -> dict:
@@ -109,7 +123,13 @@ def summarise_fit(doc: dict | None) -> dict:
         return {}
     a2, a3 = doc.get("approach2", {}), doc.get("approach3", {})
     optima = [o for o in a2.get("optima", []) if o.get("used")]
-    return {
+    a1, kaplan = doc.get("approach1", {}), doc.get("kaplan", {})
+    names = ("alpha_N", "alpha_D", "alpha_C", "a")
+    kaplan_fit = {f"kaplan_{k}": kaplan.get(k) for k in names}
+    kaplan_fit |= {f"kaplan_{k}_ci": kaplan.get("ci", {}).get(k) for k in names}
+    return kaplan_fit | {
+        "approach1_a": a1.get("a"),
+        "approach1_a_ci": a1.get("ci", {}).get("a"),
         "approach2_a": a2.get("a"),
         "approach2_a_ci": a2.get("ci", {}).get("a"),
         "approach2_b": a2.get("b"),
@@ -127,6 +147,7 @@ def finish(sweep, root, status, fit: bool = True, log=print) -> dict:
     rows = collect(sweep, root, status)
     write_csv(rows, root / "all_runs.csv")
     points = fit_rows(rows)
+    curves = collect_curves(sweep, root, points)
     counts = defaultdict(int)
     for r in rows:
         counts[r["status"]] += 1
@@ -150,13 +171,17 @@ def finish(sweep, root, status, fit: bool = True, log=print) -> dict:
     summary["lr_check"] = lr_check(rows)
     summary["wsd"] = wsd_flops(rows)
     if fit and len(points) >= 3:
-        summary["fit"] = summarise_fit(_fit(points, root, sweep.bootstrap, log))
+        doc = _fit(points, curves, root, sweep.bootstrap, log, "total")
+        summary["fit"] = summarise_fit(doc)
         nonembed = recount(points, "params_non_embedding", "6N_nonembed")
-        summary["fit_non_embedding"] = summarise_fit(
-            _fit(nonembed, root / "non_embedding", sweep.bootstrap, log)
-        )
+        nonembed_curves = fit_curves(curves, nonembed, "6N_nonembed")
+        out = root / "non_embedding"
+        doc = _fit(nonembed, nonembed_curves, out, sweep.bootstrap, log, "nonembed")
+        summary["fit_non_embedding"] = summarise_fit(doc)
     elif points:
         write_csv(points, root / "runs.csv")
+        if curves:
+            write_csv(curves, root / "curves.csv")
     write_atomic(root / "summary.json", json.dumps(summary, indent=1, default=_plain) + "\n")
     return summary
 

@@ -8,10 +8,11 @@ import importlib.util
 
 import ml_collections
 
+from llm_jax.errors import UserError
 from llm_jax.model.size import train_flops_per_token
 
 
-class SweepError(ValueError):
+class SweepError(UserError, ValueError):
     """A sweep that cannot run as asked (run names, shard, devices); the message says the fix."""
 
 

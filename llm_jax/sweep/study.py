@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 
+from llm_jax.config import subset_batches
 from llm_jax.sweep.cooldown import plan_branches
 from llm_jax.sweep.ladder import Point
 from llm_jax.sweep.spec import Run
@@ -27,15 +28,27 @@ def fmt_params(n: float) -> str:
 
 
 def point_config(base, p: Point, seed: int = 0):
-    """The full config of one design point: cosine to p.steps, eval at the end only."""
+    """The full config of one design point: cosine to p.steps, a learning curve on the eval
+    subset, the full eval set at the end."""
     c = copy.deepcopy(base)
     c.model.update(p.shape)
     c.data.update(batch_size=p.batch_size, seq_len=p.seq_len)
     c.train.update(steps=p.steps, warmup_steps=p.warmup_steps, lr=p.lr, seed=seed)
-    c.eval.every_steps = p.steps  # the fixed eval set is big: evaluate once, at the end
+    c.eval.every_steps = p.steps  # the fixed eval set is big: evaluate it once, at the end
+    log_eval(c)
     c.log.every_steps = max(1, p.steps // 50)
     c.checkpoint.every_steps = max(1, p.steps // 5)  # a killed sweep loses ≤ 20% of a run
     return c
+
+
+def log_eval(c) -> None:
+    """The log eval schedule with as many points (≤ eval.log_points) as eval.max_cost_fraction
+    of c's training FLOPs affords (none: the full set at the end only); the subset itself
+    (eval.subset_tokens) is the study's, so every run's curve is on the same tokens. Call again
+    after changing train.steps."""
+    affordable = int(3 * c.eval.max_cost_fraction * c.train.steps / subset_batches(c))
+    if affordable >= 1:
+        c.eval.update(schedule="log", log_points=min(c.eval.log_points, affordable))
 
 
 def _info(p: Point, study: str) -> dict:
@@ -67,6 +80,7 @@ def branch_runs(study: str, base, points: list[Point], cooldown_fraction=0.2, sh
         for stop in trunk.stops:
             c = point_config(base, first)
             c.train.update(steps=stop, schedule="constant")
+            log_eval(c)
             c.eval.every_steps = stop  # the trunk is not a data point: evaluate only at stops
             c.checkpoint.update(
                 every_steps=max(1, trunk.stops[-1] // 10), keep=len(trunk.stops) + 12

@@ -28,9 +28,10 @@ def request_cpu_devices(n: int) -> None:
 
 def parse_mesh(text: str) -> dict[str, int]:
     """'1,64,1' → {'data': 1, 'fsdp': 64, 'tensor': 1} (sizes must be explicit here)."""
-    sizes = [int(s) for s in text.split(",")]
-    if len(sizes) != 3 or min(sizes) < 1:
-        raise ValueError(f"--mesh={text!r}: write three positive sizes data,fsdp,tensor (1,64,1)")
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+        raise ConfigError(f"--mesh={text!r}: write three positive sizes data,fsdp,tensor (1,64,1)")
+    sizes = [int(p) for p in parts]
     return dict(zip(MESH_AXES, sizes, strict=True))
 
 
@@ -64,6 +65,8 @@ def compile_train_step(config, devices=None) -> dict:
     devices = jax.devices() if devices is None else devices
     resolve_vocab(config)
     validate(config, n_devices=len(devices))
+    if config.model.scan_unroll == 0:  # compile the accelerator's program, not CPU's unrolled one
+        config.model.scan_unroll = 1
     parts = build(config, devices=devices)
     d = config.data
     batch = jax.ShapeDtypeStruct(

@@ -8,7 +8,7 @@ import dataclasses
 import jax
 
 from llm_jax import sharding
-from llm_jax.model import Transformer
+from llm_jax.model import Transformer, model_config
 from llm_jax.train.optimizer import make_optimizer
 from llm_jax.train.schedules import make_schedule
 from llm_jax.train.state import state_layout, with_shardings
@@ -37,7 +37,7 @@ def build(config, devices=None) -> Parts:
     """config.model.vocab_size must already be resolved (> 0)."""
     mesh = sharding.make_mesh(config.mesh, devices)
     rules = sharding.logical_rules(config.mesh)
-    model = Transformer(config.model)
+    model = Transformer(model_config(config.model))
     tx = make_optimizer(config.train)
     abstract, state_shardings = state_layout(model, tx, config.data.seq_len, mesh, rules)
     batch_sharding = sharding.batch_sharding(mesh, rules)

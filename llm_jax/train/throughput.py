@@ -1,6 +1,8 @@
-"""Peak FLOP/s per device, for MFU: published dense bf16 peaks, or a measured matmul on CPU."""
+"""What the devices offer: peak FLOP/s per device (for MFU: published dense bf16 peaks, or a
+measured matmul on CPU) and memory (for validate's fits-in-memory check)."""
 
 import functools
+import os
 import time
 
 import jax
@@ -38,3 +40,16 @@ def peak_flops_per_device() -> float:
         if name in kind:
             return peak
     return measured_matmul_flops()
+
+
+def device_memory_bytes() -> int | None:
+    """Memory of all devices together: accelerators' limits, else this host's RAM (CPU devices
+    share it); None when unknown."""
+    local = jax.local_devices()
+    if local[0].platform != "cpu":  # only local devices report their memory
+        limits = [(d.memory_stats() or {}).get("bytes_limit") for d in local]
+        return sum(limits) * jax.process_count() if all(limits) else None
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return None

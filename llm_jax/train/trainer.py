@@ -5,34 +5,44 @@ No callbacks: eval, logging and checkpointing are `if step % every == 0` lines i
 
 from __future__ import annotations
 
+import errno
+import functools
 import logging
 import math
 import signal
 import sys
-import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from etils import epath
 from jax.experimental import multihost_utils
 
 from llm_jax import checkpoint as ckpt
-from llm_jax.config import parse_init_from, validate
-from llm_jax.data import load_corpus, prepare_data
-from llm_jax.data.loader import BatchIterator, eval_batches
-from llm_jax.data.tokenizer import build_tokenizer
+from llm_jax.config import validate
+from llm_jax.data import open_training_data
+from llm_jax.errors import UserError
+from llm_jax.interop import hf_import
 from llm_jax.metric_writer import MetricWriter
 from llm_jax.model.flops import all_conventions
 from llm_jax.model.size import param_counts, train_flops_per_token
+from llm_jax.train import eval_schedule, resume
+from llm_jax.train.pipeline import TrainRows
+from llm_jax.train.profile import ProfileWindow
 from llm_jax.train.setup import build
-from llm_jax.train.state import init_state
-from llm_jax.train.throughput import peak_flops_per_device
+from llm_jax.train.state import TrainState, init_state
+from llm_jax.train.throughput import device_memory_bytes, peak_flops_per_device
+from llm_jax.train.workdir import WorkdirLock, check_run_dir
 
 log = logging.getLogger("llm_jax")
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(UserError, RuntimeError):
     """Loss or gradients became NaN/Inf; the last good checkpoint is kept."""
+
+
+class DiskFull(UserError, OSError):
+    """No space left while writing the run; what was saved before is kept."""
 
 
 class _Preemption:
@@ -69,26 +79,63 @@ def resolve_vocab(config, tokenizer) -> None:
         config.model.vocab_size = -(-tokenizer.vocab_size // 64) * 64
 
 
-def train(config, workdir, corpus_loader=load_corpus) -> dict:
+def train(config, workdir, step: int | None = None) -> dict:
     """Train (or resume) the run in `workdir`; returns the last train and eval metrics.
-    `corpus_loader` lets a long-lived sweep worker read and hash a corpus once for many runs."""
+
+    Resumes from the newest checkpoint that restores, or from `step` (later checkpoints are
+    moved to checkpoints/superseded/). A finished run (at train.steps) is left as it is.
+    """
     workdir = epath.Path(workdir)
-    validate(config, n_devices=jax.device_count())  # cheap checks before any data work
-    corpus = corpus_loader(config.data.corpus, config.data.max_bytes)  # read and hashed once
-    tokenizer = build_tokenizer(config.data, corpus)
+    from_hf = hf_import.hf_dir(config.train.init_from)
+    if from_hf:  # model keys and tokenizer come from the Hugging Face directory
+        hf_import.resolve_config(config, from_hf)
+    machine = dict(backend=jax.default_backend(), memory_bytes=device_memory_bytes())
+    validate(config, n_devices=jax.device_count(), **machine)  # cheap checks before data work
+    check_run_dir(workdir)
+    with WorkdirLock(workdir, enabled=jax.process_index() == 0):
+        checkpointer = ckpt.Checkpointer(workdir, keep=config.checkpoint.keep)
+        try:
+            return _train(config, workdir, step, checkpointer, from_hf)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            raise DiskFull(
+                f"no space left on the device writing {e.filename or workdir}; kept: "
+                f"checkpoints {checkpointer.all_steps()} in {checkpointer.directory()} and the "
+                "metrics logged before; free space and rerun the same command to resume"
+            ) from e
+        finally:
+            checkpointer.close()  # waits for an in-flight async save, so it is never lost
+
+
+def _train(config, workdir, step, checkpointer, from_hf) -> dict:
+    start_step = resume.resume_step(checkpointer, config, step)
+    saved = resume.SavedRun(workdir, start_step) if start_step else None
+    source = None if start_step else resume.branch_source(config)
+    runs = [r for r in (saved, source) if r is not None]
+    for run in runs:  # config keys now; the corpus and tokenizer once they are known
+        run.check(config, data=run is saved)
+    # Manifests only (a raw corpus is prepared into the cache once); checked before any step.
+    data = open_training_data(config.data, steps=config.train.steps, seed=config.train.seed)
+    tokenizer = data.tokenizer
     resolve_vocab(config, tokenizer)
     validate(config, n_devices=jax.device_count(), tokenizer_vocab=tokenizer.vocab_size)
-    checkpointer = ckpt.Checkpointer(workdir, keep=config.checkpoint.keep)
-    start_step = checkpointer.latest_step() or 0
-    if start_step:
-        ckpt.check_compatible(ckpt.load_config(workdir), config)
-    data = prepare_data(config.data, corpus)
+    facts = data.info
+    for run in runs:
+        run.check(config, facts["corpus_hash"], facts["tokenizer_fingerprint"], data=run is saved)
+    if start_step == config.train.steps and step is None:
+        log.info("%s is finished (step %d = train.steps): nothing to do", workdir, start_step)
+        return {}
     parts = build(config)
     if start_step:
-        state, _ = checkpointer.restore(start_step, parts.restore_target)
+        if step is not None:
+            resume.set_aside_after(checkpointer, step)
+        start_step, state, _ = checkpointer.restore_newest(parts.restore_target, upto=start_step)
         log.info("resumed from step %d", start_step)
-    elif config.train.init_from:  # a branch: continue another run's full state in this workdir
-        state = _init_from(config, parts.restore_target)
+    elif from_hf:
+        state = _init_from_hf(config, parts, from_hf)
+    elif source:  # a branch: continue another run's full state in this workdir
+        state = source.restore(parts.restore_target)
         start_step = int(state.step)
     else:
         state = init_state(
@@ -98,6 +145,7 @@ def train(config, workdir, corpus_loader=load_corpus) -> dict:
     is_main = jax.process_index() == 0
     writer = MetricWriter(workdir, enabled=is_main)
     run_info = _run_info(config, data, parts)
+    run_info["invocations"] = resume.invocations(workdir, config, start_step)
     writer.write_config(config.to_dict(), run_info)
     writer.drop_after(start_step)
     if is_main:
@@ -105,29 +153,21 @@ def train(config, workdir, corpus_loader=load_corpus) -> dict:
     try:
         return _loop(config, parts, state, data, start_step, checkpointer, writer, run_info)
     finally:
-        checkpointer.close()  # waits for an in-flight async save, so it is never lost
         writer.close()
 
 
-def _init_from(config, target):
-    """Full state (params, optimizer, step, RNG) of train.init_from = "WORKDIR:STEP"."""
-    source, step = parse_init_from(config.train.init_from)
-    where = f"train.init_from={config.train.init_from!r}"
-    if step >= config.train.steps:
-        raise ckpt.CheckpointError(f"{where}: step {step} must be < train.steps")
-    try:
-        ckpt.check_compatible(ckpt.load_config(source), config)
-    except ckpt.CheckpointError as e:
-        raise ckpt.CheckpointError(f"{where}: {e}") from e
-    saved = ckpt.Checkpointer(source, keep=1 << 30, async_save=False)  # restores only, never prunes
-    try:
-        if step not in saved.manager.all_steps():
-            have = sorted(saved.manager.all_steps())
-            raise ckpt.CheckpointError(f"{where}: no checkpoint at step {step}; {source}: {have}")
-        state, _ = saved.restore(step, target)
-    finally:
-        saved.close()
-    log.info("initialised from %s at step %d", source, step)
+def _init_from_hf(config, parts, directory):
+    """Step 0 with the Hugging Face parameters, a fresh optimizer state and the seed's RNG."""
+    params = hf_import.initial_params(
+        config, directory, parts.abstract_state.params, parts.state_shardings.params
+    )
+    seed = config.train.seed
+
+    def start(p):
+        return TrainState(jnp.zeros((), jnp.int32), p, parts.tx.init(p), jax.random.PRNGKey(seed))
+
+    state = jax.jit(start, out_shardings=parts.state_shardings)(params)
+    log.info("initialised from the Hugging Face model in %s", directory)
     return state
 
 
@@ -137,74 +177,69 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
     flops_per_token = run_info["flops_per_token"]
     peak = peak_flops_per_device() * jax.device_count()
     slice_args = dict(process_index=jax.process_index(), process_count=jax.process_count())
-    eval_set = [
-        _global(parts, b)
-        for b in eval_batches(
-            data.val,
-            seq_len=d.seq_len,
-            batch_size=d.batch_size,
-            eval_tokens=d.eval_tokens,
-            **slice_args,
-        )
-    ]
-    batches = BatchIterator(
-        data.train,
-        seed=t.seed,
-        batch_size=d.batch_size,
-        seq_len=d.seq_len,
-        prefetch=d.prefetch,
-        **slice_args,
-    )
+    eval_sets = _global_sets(parts, data.eval_batches(**slice_args))
+    subset_steps = eval_schedule.steps(config)
+    subset = _global_sets(parts, eval_schedule.subset(data, config, **slice_args))
+    batches = data.batch_iterator(**slice_args)
     preemption = _Preemption()
     progress = _progress_bar(start_step, t.steps)
     last = {}
-    interval_start, interval_steps = time.perf_counter(), 0
+    fetch = functools.partial(_fetch_finite, checkpointer=checkpointer)
+    rows = TrainRows(fetch, parts.schedule, start_step, tokens_per_step, flops_per_token, peak)
+    profile = ProfileWindow(config.log.profile_steps, writer.workdir / "tensorboard")
+
+    def write_train_row():  # the deferred row of the step before, if any
+        row = rows.take()
+        if row is not None:
+            last["train"] = row
+            writer.write(row)
+            progress(row["step"], row)
+
     try:
         for step, batch in batches.iterate(start_step):
             if step >= t.steps:
                 break
+            profile.before_step(step)
             state, metrics = parts.train_step(state, _global(parts, batch))
-            done, interval_steps = step + 1, interval_steps + 1
+            done = step + 1
+            profile.after_step(step, state)
             if step == start_step:  # the first step compiles: keep it out of tokens/s and MFU
-                jax.block_until_ready(state)
-                interval_start, interval_steps = time.perf_counter(), 0
+                jax.block_until_ready(state)  # sync, once
+                rows.clock.mark(done)
+            write_train_row()  # step n-1's metrics, fetched while step n runs
             final = done == t.steps
-            log_now = done % config.log.every_steps == 0 or final
             cumulative = {
                 "tokens": done * tokens_per_step,
                 "flops": done * tokens_per_step * flops_per_token,
             }
-            if log_now:
-                metrics = _fetch_finite(metrics, done, checkpointer)
-                elapsed = time.perf_counter() - interval_start
-                rate = interval_steps * tokens_per_step / elapsed if interval_steps else 0.0
-                last["train"] = dict(
-                    step=done,
-                    split="train",
-                    **metrics,
-                    lr=float(parts.schedule(step)),
-                    tokens_per_s=rate,
-                    mfu=rate * flops_per_token / peak,
-                    **cumulative,
-                )
-                writer.write(last["train"])
-                progress(done, last["train"])
-            if done % config.eval.every_steps == 0 or final:
-                last["eval"] = _evaluate(parts, state, eval_set, data, done, cumulative)
+            if done % config.log.every_steps == 0 or final:
+                rows.defer(done, metrics, cumulative)
+            evaluate = eval_schedule.full_eval_at(config, done)
+            curve = done in subset_steps  # the learning curve, on the fixed subset
+            preempted = preemption.reached(done)
+            save = done % config.checkpoint.every_steps == 0 or final or preempted
+            if evaluate or curve or save:
+                # Sync on this step now: its train row comes before its eval rows, and a save
+                # needs finite metrics; both must run before the next step consumes the state.
+                write_train_row()
+            if curve:
+                writer.write(_evaluate(parts, state, subset, data, done, cumulative, "eval_subset"))
+            if evaluate:
+                last["eval"] = _evaluate(parts, state, eval_sets, data, done, cumulative)
                 writer.write(last["eval"])
                 log.info("step %d eval loss %.4f", done, last["eval"]["loss"])
-            preempted = preemption.reached(done)
-            save_now = done % config.checkpoint.every_steps == 0 or final or preempted
-            if save_now:
-                _fetch_finite(metrics, done, checkpointer)  # never save a diverged state
+            if save:
+                fetch(metrics, done)  # never save a diverged state
                 checkpointer.save(done, state, {"step": done, "tokens": cumulative["tokens"]})
-            if log_now:  # restart after eval and save, so they are not counted as training
-                interval_start, interval_steps = time.perf_counter(), 0
-            writer.flush(durable=save_now)  # remote metrics.jsonl: rewritten at saves only
+            if evaluate or curve or save:  # restart the clock so they are not counted as training
+                rows.clock.mark(done)
+            writer.flush(durable=save)  # remote metrics.jsonl: rewritten at saves only
             if preempted:
                 log.warning("SIGTERM: saved step %d; rerun the same command to resume", done)
                 break
+        write_train_row()
     finally:
+        profile.close()
         batches.close()
         preemption.restore()
     return last
@@ -217,26 +252,44 @@ def _global(parts, local_batch: np.ndarray):
     return jax.make_array_from_process_local_data(parts.batch_sharding, local_batch, global_shape)
 
 
+def _global_sets(parts, sets: dict) -> dict:
+    return {name: [_global(parts, b) for b in rows] for name, rows in sets.items()}
+
+
 def _fetch_finite(metrics, step: int, checkpointer) -> dict:
+    """Waits for step `step`: a sync, called once a later step is dispatched or before a save."""
     metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    if not all(math.isfinite(metrics[k]) for k in ("loss", "grad_norm")):
+    bad = [k for k in ("loss", "grad_norm", *metrics) if not math.isfinite(metrics.get(k, 0.0))]
+    if bad:
         kept = checkpointer.latest_step()
+        what = (
+            f"the last good checkpoint (step {kept}) is kept"
+            if kept
+            else "no checkpoint was saved yet (checkpoint.every_steps), so none is kept"
+        )
         raise TrainingDiverged(
-            f"non-finite loss or gradient at step {step} ({metrics}). The last good checkpoint "
-            f"(step {kept}) is kept. Lower train.lr, lengthen train.warmup_steps, set "
-            "train.z_loss=1e-4, or compute in float32 (model.dtype)."
+            f"non-finite {bad[0]} ({metrics[bad[0]]}) at step {step}: training diverged and "
+            f"stopped; {what}. Lower train.lr, lengthen train.warmup_steps, set "
+            "train.z_loss=1e-4, or compute in float32 (model.dtype)"
         )
     return metrics
 
 
-def _evaluate(parts, state, eval_set, data, step, cumulative) -> dict:
-    loss = float(np.mean([jax.device_get(parts.eval_step(state.params, b)) for b in eval_set]))
+def _evaluate(parts, state, eval_sets, data, step, cumulative, split="eval") -> dict:
+    """Loss and bits per byte on each source's held-out set (and their weighted mixture)."""
+    losses = {
+        name: float(np.mean([jax.device_get(parts.eval_step(state.params, b)) for b in batches]))
+        for name, batches in eval_sets.items()
+    }
+    metrics = data.eval_metrics(losses)
+    eval_tokens = sum(len(bs) * bs[0].shape[0] * (bs[0].shape[1] - 1) for bs in eval_sets.values())
+    perplexity = math.exp(min(metrics["loss"], 50.0))
     return dict(
         step=step,
-        split="eval",
-        loss=loss,
-        perplexity=math.exp(min(loss, 50.0)),
-        bits_per_byte=loss / math.log(2) / data.info["val_bytes_per_token"],
+        split=split,
+        **metrics,
+        eval_tokens=eval_tokens,
+        perplexity=perplexity,
         **cumulative,
     )
 
@@ -249,6 +302,7 @@ def _run_info(config, data, parts) -> dict:
         "flops_per_token": train_flops_per_token(config.model, config.data.seq_len),
         "conventions": all_conventions(config.model, config.data.seq_len),
         "data": data.info,
+        "eval": eval_schedule.describe(config),
         "mesh": dict(parts.mesh.shape),
         "n_devices": jax.device_count(),
         "n_processes": jax.process_count(),

@@ -4,17 +4,18 @@ import jax
 import jax.numpy as jnp
 
 from llm_jax.config import get_default_config
-from llm_jax.model import Transformer
+from llm_jax.model import Transformer, model_config
 from llm_jax.sharding import strip_boxes
 
 
 def tiny_config(**overrides):
+    """A small ModelConfig; overrides are config.model keys."""
     m = get_default_config().model
     m.update(
         vocab_size=97, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64, max_seq_len=32
     )
     m.update(**overrides)
-    return m
+    return model_config(m)
 
 
 def init_params(cfg, seq_len=16, seed=0):

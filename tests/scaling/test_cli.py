@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,11 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from llm_jax.cli.fit_scaling_laws import main
 from llm_jax.scaling.fit import fit_table
 from llm_jax.scaling.synthetic import isoflop_table, training_curves
 from llm_jax.scaling.table import RunTableError, group_budgets, load_runs
 
 ROOT = Path(__file__).resolve().parents[2]
+# This checkout's package, not whichever one the environment has installed.
+ENV = os.environ | {"PYTHONPATH": str(ROOT)}
 
 
 def write_csv(path, table, columns):
@@ -76,16 +80,8 @@ def test_cli_end_to_end(tmp_path):
     table = isoflop_table(budgets=(1e18, 1e19, 1e20), per_budget=7, noise=0.005)
     runs = write_csv(tmp_path / "runs.csv", table, ["params", "tokens", "loss", "flops"])
     out = tmp_path / "fit"
-    cmd = [
-        sys.executable,
-        str(ROOT / "tools/fit_scaling_laws.py"),
-        f"--runs={runs}",
-        f"--out={out}",
-        "--bootstrap=50",
-        "--approaches=2,3",
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    argv = ["fit", f"--runs={runs}", f"--out={out}", "--bootstrap=50", "--approaches=2,3"]
+    assert main(argv) == 0
     doc = json.loads((out / "fits.json").read_text())
     assert {"a", "b"} <= set(doc["approach2"])
     assert {"E", "A", "B", "alpha", "beta", "a", "b", "converged"} <= set(doc["approach3"])
@@ -106,6 +102,28 @@ def test_cli_bad_input_is_a_clear_error(tmp_path):
         f"--runs={runs}",
         f"--out={tmp_path / 'fit'}",
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=120)
     assert proc.returncode == 2
     assert "missing required column(s) ['tokens']" in proc.stderr
+
+
+def test_default_law_without_curves_is_chinchilla_only(tmp_path):
+    table = isoflop_table(budgets=(1e18, 1e19), per_budget=5)
+    results = fit_table(table, approaches=(2,))
+    assert "kaplan" not in results and "approach2" in results
+
+
+def test_cli_refuses_unknown_law_and_approach(tmp_path, capsys):
+    runs = tmp_path / "runs.csv"
+    runs.write_text("params,tokens,loss\n1e6,1e7,3.0\n")
+    for flag, message in (("--law=kaplan2", "--law=kaplan2"), ("--approaches=2,4", "'4'")):
+        assert main(["fit", f"--runs={runs}", f"--out={tmp_path / 'fit'}", flag]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "fit").exists()  # refused before any work
+
+
+def test_module_entry_point_runs(tmp_path):
+    cmd = [sys.executable, "-m", "llm_jax.cli.fit_scaling_laws", "--help"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=120)
+    assert proc.returncode == 0 and "--law" in proc.stdout and "--runs" in proc.stdout

@@ -109,3 +109,33 @@ def test_local_workdir_is_refused():
 def test_unknown_source_is_refused():
     with pytest.raises(LaunchError, match="git URL, a .tar.gz"):
         launch_commands(TpuVm("t", "z", "p"), source="code.zip", config="c", workdir="gs://b/r")
+
+
+HOSTILE = "x; touch /tmp/pwned $(id) `id` 'q' \"d\" ~ *"  # what a remote shell must not expand
+
+
+@pytest.mark.parametrize("source", ["https://github.com/org/llm_jax.git", "."])
+def test_every_user_string_reaches_the_remote_shell_as_one_word(source):
+    """Each command the workers run splits (as their shell would) into words that keep every
+    user-given string whole: --python, --ref, --source, --config, --workdir, overrides."""
+    commands = launch_commands(
+        TpuVm("t", "z", "p"),
+        source=source if source == "." else f"{source}#{HOSTILE}",
+        ref=HOSTILE,
+        config=f"configs/{HOSTILE}.py",
+        workdir=f"gs://b/{HOSTILE}",
+        overrides=[f"--config.data.corpus={HOSTILE}"],
+        python=f"python3{HOSTILE}",
+    )
+    remote = [c[-1].removeprefix("--command=") for c in commands if c[3:5] == ["tpu-vm", "ssh"]]
+    words = [word for command in remote for word in shlex.split(command)]
+    for given in (
+        f"python3{HOSTILE}",
+        f"configs/{HOSTILE}.py",
+        f"--workdir=gs://b/{HOSTILE}",
+        f"--config.data.corpus={HOSTILE}",
+    ):
+        assert any(given in word for word in words), given
+    if source != ".":
+        assert f"{source}#{HOSTILE}" in words and HOSTILE in words  # the clone URL and the ref
+    assert not any(word in ("touch", ";", "x;") for word in words)  # nothing split out to run
