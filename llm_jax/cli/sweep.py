@@ -68,8 +68,10 @@ def emit(f, config_overrides) -> None:
         out_dir=paths.absolute(f.emit_dir), **options,
     )  # fmt: skip
     print("wrote\n  " + "\n  ".join(written))
-    first = "bash " + written[-1] if f.emit == "slurm" else "sky jobs launch -y " + written[0]
-    print(f"submit: {first}")
+    first = (
+        ["bash", written[-1]] if f.emit == "slurm" else ["sky", "jobs", "launch", "-y", written[0]]
+    )
+    print(f"submit: {shlex.join(first)}")
 
 
 def invocation() -> list[str]:
@@ -83,14 +85,18 @@ def invocation() -> list[str]:
 def report(summary: dict) -> int:
     shown = {k: summary.get(k) for k in ("status", "fit", "bracketing_text")}
     print(json.dumps(shown, indent=1, default=str))
-    for name, error in summary.get("failed", {}).items():
-        print(f"FAILED {name}: {error.strip().splitlines()[-1] if error.strip() else ''}")
-    if summary.get("failed"):
-        print("retry them: " + shlex.join(invocation() + sys.argv[1:] + ["--retry_failed"]))
+    failed, logs = summary.get("failed", {}), summary.get("failed_logs", {})
+    for name, error in failed.items():
+        last = error.strip().splitlines()[-1] if error.strip() else ""
+        print(f"FAILED {name}: {last} (log: {logs.get(name, 'none: it never started')})")
+    if failed:
+        again = [a for a in sys.argv[1:] if a not in ("--retry_failed", "--noretry_failed")]
+        retry = shlex.join([*invocation(), *again, "--retry_failed"])
+        print(f"{len(failed)} run(s) failed; reruns skip them. Retry them: {retry}")
     if summary.get("stopped"):
         print("stopped by a signal: rerun the same command to resume")
         return 143
-    return 1 if summary.get("failed") else 0
+    return 1 if failed else 0
 
 
 def _valid_shard(text: str) -> bool:

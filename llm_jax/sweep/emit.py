@@ -16,6 +16,8 @@ import sys
 
 import yaml
 
+from llm_jax.sweep.spec import SweepError
+
 SETTLED = "|| [ $? -eq 1 ]"  # exit 1: some runs failed and are recorded; not a shard failure
 
 
@@ -45,23 +47,34 @@ class Slurm:
     extra: tuple = ()  # more #SBATCH options, e.g. --account=abc
 
 
+def directive(option: str) -> str:
+    """One `#SBATCH` line. sbatch reads these itself, splitting on whitespace with no shell
+    quoting, so an option that would split, carry quotes or end the line is refused; every
+    shell line of the scripts is shlex-quoted instead."""
+    if not option or any(c.isspace() or c in "\"'\\" or not c.isprintable() for c in option):
+        raise SweepError(
+            f"#SBATCH {option!r}: an sbatch option must be one word without whitespace or "
+            "quotes (a path with a space: give --emit_dir without one)"
+        )
+    return f"#SBATCH {option}"
+
+
 def _header(name: str, log: str, slurm: Slurm) -> list[str]:
-    lines = ["#!/bin/bash", f"#SBATCH --job-name={name}", f"#SBATCH --output={log}"]
-    lines += [f"#SBATCH --cpus-per-task={slurm.cpus_per_run}"]
-    lines += [f"#SBATCH --partition={slurm.partition}"] if slurm.partition else []
-    lines += [f"#SBATCH --time={slurm.time_limit}"] if slurm.time_limit else []
-    return lines + [f"#SBATCH {option}" for option in slurm.extra]
+    options = [f"--job-name={name}", f"--output={log}", f"--cpus-per-task={slurm.cpus_per_run}"]
+    options += [f"--partition={slurm.partition}"] if slurm.partition else []
+    options += [f"--time={slurm.time_limit}"] if slurm.time_limit else []
+    return ["#!/bin/bash", *(directive(option) for option in [*options, *slurm.extra])]
 
 
 def slurm_files(job: Job, study: str, slurm: Slurm, logs: str) -> dict[str, str]:
     """sweep.sbatch (the array), collect.sbatch (the fit) and submit.sh (both, chained)."""
     throttle = f"%{slurm.max_parallel}" if slurm.max_parallel else ""
     array = _header(study, f"{logs}/%A_%a.out", slurm) + [
-        f"#SBATCH --array=0-{slurm.tasks - 1}{throttle}",
-        "#SBATCH --requeue",
-        "#SBATCH --open-mode=append",
+        directive(f"--array=0-{slurm.tasks - 1}{throttle}"),
+        directive("--requeue"),
+        directive("--open-mode=append"),
     ]
-    array += [f"#SBATCH --gres=gpu:{slurm.gpus_per_run}"] if slurm.gpus_per_run else []
+    array += [directive(f"--gres=gpu:{slurm.gpus_per_run}")] if slurm.gpus_per_run else []
     devices = [f"--devices_per_run={slurm.gpus_per_run}"] if slurm.gpus_per_run else []
     shard = f"--shard=${{SLURM_ARRAY_TASK_ID}}/{slurm.tasks}"  # unquoted: bash expands it
     array += [
@@ -93,7 +106,7 @@ def skypilot_files(job: Job, study: str, shards: int, accelerators: str) -> dict
     """One managed-job task YAML per shard (spot, recovered on preemption), plus collect.yaml.
     `sky jobs launch` syncs the current directory (the checkout) as the task's workdir."""
     if "://" not in job.root:
-        raise ValueError(
+        raise SweepError(
             f"--workdir={job.root}: SkyPilot shards run on machines that share nothing but a "
             "bucket; use a gs:// (or s3://) root"
         )

@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 from llm_jax.sweep.devices import Slot, child_env, pin
-from llm_jax.sweep.store import write_atomic
+from llm_jax.sweep.store import log_file, write_atomic
 
 TRAIN_MODULE = "llm_jax.cli.train"
 WORKER_MODULE = "llm_jax.cli.sweep_worker"
@@ -106,9 +106,9 @@ class Worker:
 
 @contextlib.contextmanager
 def run_log(root, name: str):
-    """A local file for a run's output: ROOT/logs/<name>.log itself on a local root; on a remote
-    one a temporary file, appended to ROOT/logs/<name>.log when the run ends."""
-    target = root / "logs" / f"{name}.log"
+    """A local file for a run's output: log_file itself on a local root; on a remote one a
+    temporary file, appended to log_file when the run ends."""
+    target = log_file(root, name)
     target.parent.mkdir(parents=True, exist_ok=True)
     if "://" not in str(root):
         target.touch()

@@ -16,7 +16,7 @@ import llm_jax.sweep.ladder as ladder
 from llm_jax.scaling.table import RunTableError
 from llm_jax.sweep.curves import collect_curves, fit_curves
 from llm_jax.sweep.runs import collect, fit_rows, recount, write_csv
-from llm_jax.sweep.store import write_atomic
+from llm_jax.sweep.store import log_file, write_atomic
 
 
 def seed_noise(rows: list[dict]) -> list[dict]:
@@ -157,6 +157,8 @@ def finish(sweep, root, status, fit: bool = True, log=print) -> dict:
         "n_points": len(points),
         "failed": {r["run"]: r["error"][-300:] for r in rows if r["status"] == "failed"},
     }
+    logs = {name: log_file(root, name) for name in summary["failed"]}
+    summary["failed_logs"] = {name: str(path) for name, path in logs.items() if path.exists()}
     if points:
         summary["max_budget_error"] = max(abs(r["flops"] / r["budget"] - 1) for r in points)
         report = ladder.bracketing(

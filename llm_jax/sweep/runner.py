@@ -27,7 +27,7 @@ from llm_jax.sweep.devices import Slot
 from llm_jax.sweep.executors import TRAIN_MODULE, Subprocess, Worker, run_log
 from llm_jax.sweep.runs import last_step
 from llm_jax.sweep.spec import Run, SweepError, cost
-from llm_jax.sweep.store import HEARTBEAT_S, Status
+from llm_jax.sweep.store import HEARTBEAT_S, Status, log_file
 
 ISOLATION = {"worker": Worker, "process": Subprocess}
 
@@ -136,7 +136,9 @@ def execute(run: Run, opts: Options, status: Status, executor, stop: Stop) -> st
         tail.append(f"the worker process died (exit {rc}); its own output is the runner's")
     error = f"exit {rc}: " + "\n".join(tail)
     status.set(run.name, status="failed", error=error, **extra)
-    opts.log(f"FAILED  {run.name}: {tail[-1] if tail else rc} (log: {opts.root}/logs)")
+    opts.log(
+        f"FAILED  {run.name}: {tail[-1] if tail else rc} (log: {log_file(opts.root, run.name)})"
+    )
     return "failed"
 
 
@@ -153,6 +155,10 @@ def run_group(runs: list[Run], opts: Options, status: Status, executor, stop: St
                 f"{opts.root}/status/{run.name}.json and its runs/ directory to rerun)"
             )
         if state == "done" or (state == "failed" and not opts.retry_failed):
+            if state == "failed":
+                opts.log(
+                    f"skip    {run.name}: failed before (log: {log_file(opts.root, run.name)})"
+                )
             blocked = blocked or (run.name if state == "failed" else "")
             continue
         if blocked:

@@ -64,13 +64,25 @@ def load_study(path: str, arg: str | None):
     return finalize(module.get_sweep(arg or None))
 
 
+def name_problem(name: str) -> str:
+    """Why `name` cannot name a run's files ('' when it can)."""
+    if not name:
+        return "empty"
+    if "/" in name or "\\" in name or name.startswith(".") or not name.isprintable():
+        return "no '/', '\\', leading '.' (as in '..') or control characters: it names files"
+    if any(c.isspace() for c in name):
+        return "no whitespace: it names files and goes on command lines"
+    return ""
+
+
 def bad_names(sweep: Sweep) -> list[str]:
-    """Why each offending run name cannot name a file: '/', whitespace, a leading dot, reuse."""
-    problems, seen = [], set()
+    """Each offending study or run name, with why: see name_problem; a name used twice."""
+    problems = [f"study {sweep.study!r}: {why}" for why in [name_problem(sweep.study)] if why]
+    seen = set()
     for run in sweep.runs:
         for name in dict.fromkeys((run.name, run.dir_name)):
-            if not name or "/" in name or name.startswith(".") or any(c.isspace() for c in name):
-                problems.append(f"{name!r}: no '/', whitespace or leading '.' (it names files)")
+            if why := name_problem(name):
+                problems.append(f"{name!r}: {why}")
         if run.name in seen:
             problems.append(f"{run.name!r}: used by more than one run")
         seen.add(run.name)
@@ -82,7 +94,10 @@ def finalize(sweep: Sweep) -> Sweep:
     budget}, so every tracker names and describes the run the way the sweep does."""
     problems = bad_names(sweep)
     if problems:
-        raise SweepError(f"study {sweep.study!r}: bad run names:\n  " + "\n  ".join(problems))
+        raise SweepError(
+            f"study {sweep.study!r}: bad run names: {'; '.join(problems)}; rename them in its "
+            "get_sweep() (nothing has run)"
+        )
     for run in sweep.runs:
         run.config.log.update(
             name=run.dir_name,  # trunk segments share their trunk's directory and trial

@@ -20,6 +20,11 @@ HEARTBEAT_S = 30.0  # a running run's record is refreshed this often
 STALE_S = 300.0  # an owner on another host silent this long is gone (preempted, killed)
 
 
+def log_file(root, name: str):
+    """ROOT/logs/<name>.log: a run's output, every attempt appended."""
+    return root / "logs" / f"{name}.log"
+
+
 def root_path(workdir) -> epath.Path:
     """The sweep root; a local one must be absolute (llm_jax/cli/paths.py makes it so)."""
     root = epath.Path(workdir)

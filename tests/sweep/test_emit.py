@@ -1,5 +1,6 @@
 """--emit=slurm and --emit=skypilot write the files a cluster runs; their content, parsed."""
 
+import os
 import shlex
 import subprocess
 import sys
@@ -7,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from llm_jax.sweep import emit_sweep
+from llm_jax.sweep import SweepError, emit_sweep
 from tests.sweep.helpers import STUDY
 from tests.train.cli import ROOT, cli_env
 
@@ -98,3 +99,62 @@ def test_the_cli_writes_and_names_the_submit_command(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"submit: bash {tmp_path}/slurm/submit.sh" in done.stdout
     assert (tmp_path / "slurm" / "sweep.sbatch").exists()
+
+
+# What a shell must not split or run: a command separator, substitutions, quotes, globs.
+HOSTILE = "a b; touch {marker}; $(touch {marker}) `touch {marker}` 'q' \"d\" ~ *"
+
+
+def fake_python(directory, record):
+    """A `python` that records its arguments, one per line, and runs nothing."""
+    path = directory / "python"
+    path.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {shlex.quote(str(record))}\n')
+    path.chmod(0o755)
+    return path
+
+
+def test_strings_reach_the_shell_whole_and_run_nothing(tmp_path):
+    """Study file, root, overrides and directory with spaces, `;`, $(), backticks and quotes:
+    the SLURM scripts and SkyPilot run lines, run by bash, pass each as one argument."""
+    from llm_jax.sweep.emit import Job, Slurm, skypilot_files, slurm_files
+
+    marker = tmp_path / "ran"
+    hostile = HOSTILE.format(marker=marker)
+    cwd = tmp_path / hostile.replace("/", "_")
+    cwd.mkdir()
+    record = tmp_path / "argv"
+    python = fake_python(tmp_path, record)
+    config, override = f"{cwd}/study.py:{hostile}", f"--config.data.corpus={hostile}"
+    job = Job(config, f"gs://b/{hostile}", (override,), python=str(python), cwd=str(cwd))
+    expected = ["-m", "llm_jax.cli.sweep", f"--config={config}", f"--workdir=gs://b/{hostile}"]
+    expected.append(override)
+    slurm = slurm_files(job, "tiny", Slurm(tasks=2), logs=str(tmp_path / "logs"))
+    shell = dict(os.environ, SLURM_ARRAY_TASK_ID="1", PATH=f"{tmp_path}:{os.environ['PATH']}")
+    sky = skypilot_files(job, "tiny", 2, "H100:1")
+    runs = [
+        (["bash", "-c", slurm["sweep.sbatch"]], ["--no_fit", "--shard=1/2"]),
+        (["bash", "-c", slurm["collect.sbatch"]], ["--collect"]),
+        (
+            ["bash", "-c", yaml.safe_load(sky["shard-1-of-2.yaml"])["run"]],
+            ["--shard=1/2", "--no_fit"],
+        ),
+        (["bash", "-c", yaml.safe_load(sky["collect.yaml"])["run"]], ["--collect"]),
+    ]
+    for command, flags in runs:
+        subprocess.run(command, cwd=tmp_path, env=shell, check=True, timeout=60)
+        assert record.read_text().splitlines() == expected + flags
+        assert not marker.exists()  # nothing split out of a string ran
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        dict(partition="gpu; rm -rf ~"),
+        dict(time_limit="1:00 x"),
+        dict(extra=("--account=a\nrm x",)),
+    ],
+)
+def test_an_sbatch_option_that_would_split_is_refused(tmp_path, option):
+    """#SBATCH lines are read by sbatch, not a shell: nothing can be quoted there."""
+    with pytest.raises(SweepError, match="one word without whitespace or quotes"):
+        emit_sweep("slurm", STUDY, str(tmp_path), **option)
