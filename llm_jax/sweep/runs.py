@@ -13,6 +13,7 @@ import math
 
 from etils import epath
 
+from llm_jax.metric_writer import readable_rows
 from llm_jax.sweep.store import write_atomic
 
 # Fit-format columns first; then the rest in a stable, readable order.
@@ -20,10 +21,11 @@ FIRST = ("run", "params", "tokens", "loss", "flops", "budget", "role", "status")
 
 
 def _metrics(workdir: epath.Path) -> list[dict]:
+    """The rows of a run's metrics.jsonl; a line cut by a killed writer is dropped (warned)."""
     path = workdir / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [row for _, row in readable_rows(path)]
 
 
 def read_run(workdir) -> dict:

@@ -34,7 +34,15 @@ def test_failing_run_is_recorded_listed_and_the_rest_complete(tmp_path, cache_di
     assert state["tiny-d16"]["status"] == state["tiny-d24"]["status"] == "done"
     assert state["tiny-fail"]["status"] == "failed"
     assert "n_heads" in state["tiny-fail"]["error"]  # the trainer's own message
-    assert "FAILED tiny-fail" in result.stdout and "--retry_failed" in result.stdout
+    log = tmp_path / "logs" / "tiny-fail.log"
+    assert "FAILED tiny-fail: " in result.stdout and f"(log: {log})" in result.stdout
+    # The worker trains under the train CLI's contract: one `error:` line, exit status 2.
+    assert state["tiny-fail"]["error"].startswith("exit 2: ")
+    assert "error: " in log.read_text() and "n_heads" in log.read_text()
+    assert "Traceback" not in log.read_text()
+    (retry,) = [line for line in result.stdout.splitlines() if "Retry them:" in line]
+    assert retry.startswith("1 run(s) failed") and retry.endswith(" --no_fit --retry_failed")
+    assert f"--config={STUDY}:fail" in retry
     everything = read_csv(tmp_path / "all_runs.csv")
     assert everything["tiny-fail"]["status"] == "failed"
     assert set(read_csv(tmp_path / "runs.csv")) == {"tiny-d16", "tiny-d24"}
@@ -44,7 +52,8 @@ def test_failing_run_is_recorded_listed_and_the_rest_complete(tmp_path, cache_di
     again = run_sweep(tmp_path, cache_dir, "fail")
     assert statuses(tmp_path)["tiny-fail"]["attempts"] == 1, again.stderr[-2000:]
     assert statuses(tmp_path)["tiny-d16"]["attempts"] == 1
-    assert "retry them:" in again.stdout and "FAILED tiny-fail" in again.stdout
+    assert f"skip    tiny-fail: failed before (log: {log})" in again.stdout
+    assert "FAILED tiny-fail: " in again.stdout and "Retry them:" in again.stdout
     retried = run_sweep(tmp_path, cache_dir, "fail", "--retry_failed")
     assert statuses(tmp_path)["tiny-fail"]["attempts"] == 2, retried.stderr[-2000:]
 
@@ -81,30 +90,38 @@ def test_parse_shard_rejects_bad_specs():
             parse_shard(bad)
 
 
-def test_bad_run_names_are_refused_before_anything_runs(tmp_path):
+def test_bad_run_names_are_refused_in_one_line(tmp_path):
     config = base_config()
-    runs = [Run(name, config) for name in ("a/b", "two words", "ok", "ok", ".hidden")]
+    names = ("a/b", "two words", "ok", "ok", "..", "", "tab\there", "a\\b")
     with pytest.raises(SweepError) as caught:
-        finalize(Sweep("bad", runs))
+        finalize(Sweep("bad", [Run(name, config) for name in names]))
     message = str(caught.value)
-    for name in ("'a/b'", "'two words'", "'ok': used by more than one run", "'.hidden'"):
+    assert "\n" not in message
+    for name in ("'a/b'", "'two words'", "'ok': used by more than one run", "'..'", "'': empty"):
         assert name in message
+    assert "'tab\\there'" in message and "'a\\\\b'" in message
+    with pytest.raises(SweepError, match="study 'my study'"):
+        finalize(Sweep("my study", [Run("fine", config)]))
+    finalize(Sweep("good", [Run("d16-1e15_x.y", config)]))  # dots, dashes, underscores: fine
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_a_bad_run_name_stops_the_sweep_before_anything_runs(tmp_path, dry_run):
     study = tmp_path / "bad_study.py"
     study.write_text(
         "from llm_jax.sweep import Run, Sweep\nfrom tests.sweep.tiny_study import base_config\n"
-        "def get_sweep(arg=None):\n    return Sweep('bad', [Run('x/y', base_config())])\n"
+        "def get_sweep(arg=None):\n"
+        "    return Sweep('bad', [Run('fine', base_config()), Run('x/y', base_config())])\n"
     )
     done = subprocess.run(
-        [sys.executable, "-m", "llm_jax.cli.sweep", f"--config={study}", f"--workdir={tmp_path}/s"],
-        cwd=ROOT,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode != 0 and "error: study 'bad': bad run names" in done.stderr
-    assert "'x/y'" in done.stderr and "Traceback" not in done.stderr
-    assert not (tmp_path / "s" / "runs").exists()  # refused before any run started
+        [sys.executable, "-m", "llm_jax.cli.sweep", f"--config={study}",
+         f"--workdir={tmp_path}/s", *(["--dry_run"] if dry_run else [])],
+        cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]  # the CLIs' bad-input status
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: study 'bad': bad run names: 'x/y'")
+    assert not (tmp_path / "s" / "runs").exists() and not (tmp_path / "s" / "status").exists()
 
 
 def test_finalize_names_each_run_for_its_trackers():
