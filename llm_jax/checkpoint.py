@@ -151,9 +151,13 @@ def read_json(path) -> dict:
     return value
 
 
-def load_params(workdir, step: int | None = None):
+def load_params(workdir, step: int | None = None, target=None):
     """(config, params) of a run for inference, on one device: the latest checkpoint unless `step`
-    is given. Restores the parameters alone (no optimizer state, no train step built)."""
+    is given. Restores the parameters alone (no optimizer state, no train step built).
+
+    `target` (abstract params with shardings, or a subset of the tree) restores those leaves
+    alone, onto those shardings.
+    """
     config = load_config(workdir)
     handlers = {"state": ocp.PyTreeCheckpointHandler()}  # reads StandardSave's tree, partially
     manager = ocp.CheckpointManager(checkpoint_dir(workdir), item_handlers=handlers)
@@ -162,7 +166,10 @@ def load_params(workdir, step: int | None = None):
         raise CheckpointError(f"no checkpoint in {checkpoint_dir(workdir)}: train first")
     if step is not None and step not in steps:
         raise CheckpointError(f"no checkpoint at step {step} in {workdir}; have {sorted(steps)}")
-    target = {"params": abstract_params(config.model, jax.devices()[0])}
+    if target is None:
+        head = "reward" if config.train.get("mode") == "reward" else "lm"
+        target = abstract_params(config.model, jax.devices()[0], head)
+    target = {"params": target}
     restore = ocp.args.PyTreeRestore(
         item=target,
         restore_args=ocp.checkpoint_utils.construct_restore_args(target),
@@ -186,11 +193,10 @@ def load_params(workdir, step: int | None = None):
         manager.close()
 
 
-def abstract_params(model_cfg, device):
+def abstract_params(model_cfg, device, head: str = "lm"):
     """The parameter tree's ShapeDtypeStructs, placed on `device`; nothing allocated."""
-    init = functools.partial(
-        Transformer(model_config(model_cfg)).init, tokens_BL=jnp.zeros((1, 1), jnp.int32)
-    )
+    model = Transformer(model_config(model_cfg), head=head)
+    init = functools.partial(model.init, tokens_BL=jnp.zeros((1, 1), jnp.int32))
     boxed = jax.eval_shape(init, jax.random.PRNGKey(0))["params"]
     single = jax.sharding.SingleDeviceSharding(device)
     return jax.tree.map(

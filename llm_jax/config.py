@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 
@@ -23,7 +24,11 @@ ENUMS = {
     "data.bad_records": ("fail", "skip"),
     "data.verify": ("size", "checksum"),
     "eval.schedule": ("every", "log"),
+    "train.mode": ("pretrain", "sft", "reward", "dpo"),
+    "train.dpo_loss": ("sigmoid", "ipo"),
+    "data.too_long": ("truncate", "skip"),
 }
+FINETUNE_MODES = ("sft", "reward", "dpo")
 
 
 def get_default_config() -> ml_collections.ConfigDict:
@@ -75,6 +80,14 @@ def get_default_config() -> ml_collections.ConfigDict:
     d.repeat = True  # a source that runs out is read again (epochs logged); False: refuse
     d.verify = "size"  # store check at start: size (each shard's) | checksum (sha256: reads all)
     d.prepare_workers = 1  # processes tokenizing a raw corpus on first use (0: one per CPU)
+    # Fine-tuning (train.mode sft | reward | dpo): JSONL examples, local or a URL (fsspec).
+    # sft: {"prompt", "response"} or {"messages": [{"role", "content"}, ...]} per line;
+    # reward, dpo: {"prompt", "chosen", "rejected"}. An optional "answer" (sft) is checked
+    # against greedy completions of held-out prompts (eval exact_match).
+    d.examples = ""
+    d.eval_examples = ""  # held-out examples ("": hold out data.val_fraction of data.examples)
+    d.pack = True  # sft: pack several examples per sequence (segment ids keep them apart)
+    d.too_long = "truncate"  # example > seq_len: truncate | skip; truncate cuts the prompt's left
 
     c.train = t = ml_collections.ConfigDict()
     t.steps = 100  # optimizer steps
@@ -97,7 +110,12 @@ def get_default_config() -> ml_collections.ConfigDict:
     # so a WSD cooldown branch is exactly a continuation of its trunk. Ignored once this
     # workdir has its own checkpoint (a half-finished branch resumes from that).
     # "hf:DIR": start from a Hugging Face Llama model (its params, model keys and tokenizer).
+    # Fine-tuning modes take "WORKDIR[:STEP]" (default: its latest checkpoint) and start from
+    # its parameters alone, at step 0 with a fresh optimizer.
     t.init_from = ""
+    t.mode = "pretrain"  # pretrain | sft | reward | dpo (the last three: tools/finetune.py)
+    t.dpo_beta = 0.1  # dpo: β, the strength of the KL tie to the reference (the init model)
+    t.dpo_loss = "sigmoid"  # dpo: sigmoid (Rafailov et al. 2023) | ipo (Azar et al. 2023)
 
     c.eval = e = ml_collections.ConfigDict()
     # every: the full eval set every every_steps steps and at the end. log: a learning curve on a
@@ -108,6 +126,7 @@ def get_default_config() -> ml_collections.ConfigDict:
     e.log_points = 12  # schedule log: subset evaluations per run, the last step included
     e.subset_tokens = 4096  # schedule log: subset size, rounded down to whole eval batches (≥ 1)
     e.max_cost_fraction = 0.05  # schedule log: subset evals' FLOPs ≤ this × the training FLOPs
+    e.generations = 256  # sft with "answer"s: held-out prompts completed greedily (0: off)
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every_steps = 50  # save every N steps (and at the end)
@@ -229,7 +248,9 @@ def validate(
     )
     _check(t.grad_accum >= 1, f"train.grad_accum={t.grad_accum} must be ≥ 1", problems)
     init_from = "" if t.init_from.startswith("hf:") else t.init_from  # hf: is read by interop
-    for parse, value in ((parse_init_from, init_from), (parse_mixture, d.mixture)):
+    finetuning = t.mode in FINETUNE_MODES  # RUN alone means its latest checkpoint
+    init_parser = functools.partial(parse_init_from, step_optional=finetuning)
+    for parse, value in ((init_parser, init_from), (parse_mixture, d.mixture)):
         try:
             if value:
                 parse(value)
@@ -237,6 +258,7 @@ def validate(
             problems.append(str(e))
     _check(d.prepare_workers >= 0, "data.prepare_workers must be ≥ 0 (0: one per CPU)", problems)
     _check(bool(d.text_key), "data.text_key must name a JSONL field / Parquet column", problems)
+    _check_finetune(c, problems)
     for section in ("eval", "checkpoint", "log"):
         every = c[section].every_steps
         _check(every > 0, f"{section}.every_steps={every} must be positive", problems)
@@ -396,9 +418,39 @@ def _check_eval(c, problems):
     )
 
 
-def parse_init_from(value: str) -> tuple[str, int]:
-    """'WORKDIR:STEP' → (WORKDIR, STEP); the last colon splits, so gs:// paths work."""
+def _check_finetune(c, problems):
+    t, d = c.train, c.data
+    if t.mode not in FINETUNE_MODES:
+        return
+    _check(
+        bool(t.init_from),
+        f"train.mode={t.mode!r} starts from a trained model: set train.init_from "
+        "(tools/finetune.py --init_from=RUN[:STEP])",
+        problems,
+    )
+    _check(
+        bool(d.examples),
+        f"train.mode={t.mode!r} needs data.examples (tools/finetune.py --data=FILE.jsonl)",
+        problems,
+    )
+    _check(t.dpo_beta > 0, f"train.dpo_beta={t.dpo_beta} must be positive", problems)
+    _check(c.eval.generations >= 0, "eval.generations must be ≥ 0", problems)
+    _check(
+        c.eval.schedule == "every",
+        f"eval.schedule={c.eval.schedule!r}: fine-tuning evaluates its held-out examples on "
+        "the 'every' schedule (learning curves on a token subset are for pretraining)",
+        problems,
+    )
+
+
+def parse_init_from(value: str, step_optional: bool = False) -> tuple[str, int | None]:
+    """'WORKDIR:STEP' → (WORKDIR, STEP); the last colon splits, so gs:// paths work.
+
+    With step_optional (fine-tuning), 'WORKDIR' alone gives (WORKDIR, None): its latest step.
+    """
     workdir, sep, step = value.rpartition(":")
+    if step_optional and not (sep and workdir and step.isdigit()):
+        return value, None
     if not sep or not workdir or not step.isdigit():
         raise ValueError(
             f"train.init_from={value!r} must be 'WORKDIR:STEP' (e.g. runs/trunk:1200), "

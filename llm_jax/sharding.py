@@ -75,10 +75,11 @@ def tree_shardings(logical_specs, mesh: Mesh, rules):
     return nn.logical_to_mesh_sharding(logical_specs, mesh, rules)
 
 
-def batch_sharding(mesh: Mesh, rules) -> NamedSharding:
-    """Batches (B, L) are split over the batch rule's axes and replicated over the rest."""
-    spec = nn.logical_to_mesh_axes(("batch", "length"), rules)
-    return NamedSharding(mesh, spec)
+def batch_sharding(mesh: Mesh, rules, ndim: int = 2) -> NamedSharding:
+    """Batches (B, L) are split over the batch rule's axes and replicated over the rest; other
+    ranks (a (B,) column, say) are split on their first axis alike."""
+    names = ("batch", "length", *(None,) * max(0, ndim - 2))[:ndim]
+    return NamedSharding(mesh, nn.logical_to_mesh_axes(names, rules))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

@@ -21,6 +21,7 @@ LAYERS = (
     ("sampling",),
     ("inspection",),
     ("evaluation",),  # the lm-eval adapter
+    ("finetune",),  # fine-tuning tasks for the trainer (SFT, reward models, DPO)
     ("scaling",),  # pure analysis for sweeps and the fit tool: see test_scaling_is_pure
     ("sweep",),
     ("cli",),

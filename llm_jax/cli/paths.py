@@ -44,17 +44,32 @@ def _key_value(key: str, value: str) -> str:
         )
     if key == "data.tokenizer":  # a path that does not exist stays as typed, for the error
         return absolute(value) if os.path.isfile(value) else value
-    if key == "data.cache_dir":
+    if key in ("data.cache_dir", "data.examples", "data.eval_examples"):
         return absolute(value)
-    if key == "train.init_from":  # WORKDIR:STEP, or hf:DIR (a Hugging Face model directory)
+    if key == "train.init_from":  # WORKDIR[:STEP], or hf:DIR (a Hugging Face model directory)
         if value.startswith("hf:"):
             return "hf:" + absolute(value[3:])
         workdir, sep, step = value.rpartition(":")
-        return f"{absolute(workdir)}:{step}" if sep and workdir and step.isdigit() else value
+        if sep and workdir and step.isdigit():
+            return f"{absolute(workdir)}:{step}"
+        return absolute(value)  # a fine-tuning RUN (its latest step)
     return value
 
 
-PATH_KEYS = ("data.corpus", "data.mixture", "data.tokenizer", "data.cache_dir", "train.init_from")
+PATH_KEYS = (
+    "data.corpus",
+    "data.mixture",
+    "data.tokenizer",
+    "data.cache_dir",
+    "data.examples",
+    "data.eval_examples",
+    "train.init_from",
+)
+
+
+def absolute_config_value(key: str, value):
+    """One config value made absolute if `key` holds a path (other keys' values unchanged)."""
+    return _key_value(key, value) if key in PATH_KEYS else value
 
 
 def absolute_config(config):

@@ -3,7 +3,8 @@
   python -m llm_jax.cli.sample --workdir=DIR --prompt="def " --max_new_tokens=64 --temperature=0.8 \
       --top_k=40 --top_p=0.95 --seed=0 [--num_samples=3] [--stream] [--step=N]
 
-Several samples are separated by a line "----". Temperature 0 is greedy decoding.
+Several samples are separated by a line "----". Temperature 0 is greedy decoding. A fine-tuned
+run's prompt is formatted as a user turn with its chat template (--nochat: raw text).
 """
 
 import logging
@@ -30,6 +31,7 @@ flags.DEFINE_integer("seed", 0, "Sampling seed")
 flags.DEFINE_integer("num_samples", 1, "Completions to generate", 1)
 flags.DEFINE_bool("stream", False, "Print tokens as they are produced")
 flags.DEFINE_bool("doc_start", True, "Start the prompt with EOS, as documents start in training")
+flags.DEFINE_bool("chat", True, "Fine-tuned runs: the prompt is a user turn in the run's template")
 flags.mark_flags_as_required(["workdir"])
 errors.require("temperature", lambda t: math.isfinite(t) and t >= 0, "must be finite and ≥ 0")
 errors.require("top_p", lambda p: 0 < p <= 1, "must be in (0, 1]")
@@ -53,6 +55,7 @@ def main(argv):
     texts = complete(
         run, f.prompt, max_new_tokens=f.max_new_tokens, sampler=sampler, seed=f.seed,
         num_samples=f.num_samples, doc_start=f.doc_start, write=write if f.stream else None,
+        chat=f.chat,
     )  # fmt: skip
     print("" if f.stream else SEPARATOR.join(texts))
 

@@ -55,18 +55,26 @@ def _gather(tokens, starts: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
+def step_items(n, step, *, seed, batch_size, process_index=0, process_count=1) -> np.ndarray:
+    """Which of n items (windows, packed rows, ...) are this process's rows of step's batch."""
+    local = _local_size(batch_size, process_count, process_index)
+    rows = step * batch_size + process_index * local + np.arange(local, dtype=np.int64)
+    epochs, positions = np.divmod(rows, n)
+    items = np.empty_like(rows)
+    for epoch in np.unique(epochs):  # a batch can straddle an epoch boundary
+        here = epochs == epoch
+        items[here] = window_order(n, int(seed), int(epoch), positions[here])
+    return items
+
+
 def batch_at(
     tokens, step, *, seed, batch_size, seq_len, process_index=0, process_count=1
 ) -> np.ndarray:
     """This process's rows of the global batch of ``step``: int32 (local batch, seq_len + 1)."""
-    local = _local_size(batch_size, process_count, process_index)
+    _local_size(batch_size, process_count, process_index)
     n = _windows_of(tokens, seq_len, "training")
-    rows = step * batch_size + process_index * local + np.arange(local, dtype=np.int64)
-    epochs, positions = np.divmod(rows, n)
-    windows = np.empty_like(rows)
-    for epoch in np.unique(epochs):  # a batch can straddle an epoch boundary
-        here = epochs == epoch
-        windows[here] = window_order(n, int(seed), int(epoch), positions[here])
+    slice_args = dict(process_index=process_index, process_count=process_count)
+    windows = step_items(n, step, seed=seed, batch_size=batch_size, **slice_args)
     return _gather(tokens, windows * seq_len, seq_len + 1)
 
 
@@ -80,7 +88,8 @@ class _Failure:
 class BatchIterator:
     """batch_at for consecutive steps, computed ``prefetch`` batches ahead by a background thread.
 
-    ``tokens`` is a token array (or store split), or a Mixture, which draws its own rows.
+    ``tokens`` is a token array (or store split), or an object with its own ``batch_at`` (a
+    Mixture, fine-tuning rows).
 
     ``for step, batch in it.iterate(start_step)``; call ``close()`` (or use ``with``) to stop the
     thread. ``prefetch=0`` computes each batch on demand, without a thread.
@@ -90,7 +99,7 @@ class BatchIterator:
         self, tokens, *, seed, batch_size, seq_len, prefetch=2, process_index=0, process_count=1
     ):
         _local_size(batch_size, process_count, process_index)  # fail here, not in the thread
-        if hasattr(tokens, "batch_at"):  # a Mixture draws its own rows
+        if hasattr(tokens, "batch_at"):  # a Mixture or fine-tuning rows
             sample = tokens.batch_at
         else:
             _windows_of(tokens, seq_len, "training")

@@ -101,6 +101,7 @@ class SentencePieceTokenizer:
         self.spec = spec or str(model)
         self.vocab_size = self._sp.vocab_size()
         self.bos_id, self.eos_id = self._sp.bos_id(), self._sp.eos_id()
+        self.unk_id = self._sp.unk_id()  # what characters outside the vocab become (-1: none)
         if self.eos_id < 0:
             raise DataError(f"{self.spec}: the model has no EOS piece, needed between documents")
         # Models trained elsewhere often lack PAD: padding is masked anyway, so EOS serves.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from llm_jax import sampling
+from llm_jax.data.chat import prompt_ids
 from llm_jax.inspection.run import Run, RunError, encode_prompt
 
 # Printed between samples when there are several; a line no completion of one sample contains.
@@ -45,12 +46,19 @@ def complete(
     num_samples: int = 1,
     doc_start: bool = True,
     write: Callable[[str], None] | None = None,
+    chat: bool = True,
 ) -> list[str]:
     """num_samples completions of `prompt`; with `write`, each is streamed to it as it is made.
 
     Sample i uses the randomness of row i, so streamed (one at a time) and batched runs agree.
+    With `chat` and a run that has a chat template (a fine-tuned run), the prompt is a user turn
+    and the completion the assistant's answer, formatted as in fine-tuning.
     """
-    ids = encode_prompt(run.tokenizer, prompt, doc_start)
+    if chat and run.chat_template is not None:
+        user = [{"role": "user", "content": prompt}]
+        ids = prompt_ids(run.chat_template, run.tokenizer, user)
+    else:
+        ids = encode_prompt(run.tokenizer, prompt, doc_start)
     if len(ids) + max_new_tokens > run.model_cfg.max_seq_len:
         raise RunError(
             f"the prompt ({len(ids)} tokens) + --max_new_tokens={max_new_tokens} exceeds "

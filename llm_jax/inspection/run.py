@@ -25,6 +25,7 @@ class Run:
     config: object  # the full resolved ConfigDict (config.json)
     params: dict | None  # unboxed params, or None when only the tokenizer was asked for
     tokenizer: object  # encode, decode, vocab_size, bos_id, eos_id, pad_id
+    chat_template: object = None  # fine-tuned runs: the template prompts are formatted with
 
     @property
     def model_cfg(self):
@@ -34,19 +35,31 @@ class Run:
 def load_run(workdir, step: int | None = None, with_params: bool = True) -> Run:
     """The run at `workdir`, with the latest checkpoint's params unless `step` names one."""
     from llm_jax.checkpoint import CheckpointError, load_config, load_params
+    from llm_jax.data.chat import load_template
     from llm_jax.data.tokenizer import load_tokenizer_from_dir
 
     workdir = pathlib.Path(workdir)
     if not workdir.is_dir():
         raise RunError(f"--workdir={workdir} is not a directory; pass a tools/train.py run dir")
+    failed = (CheckpointError, ValueError, OSError)
     try:
         tokenizer = load_tokenizer_from_dir(workdir / "tokenizer")
-        if not with_params:
-            return Run(load_config(workdir), None, tokenizer)
-        config, params = load_params(workdir, step)
-    except (CheckpointError, ValueError, OSError) as e:
+        template = load_template(workdir / "tokenizer")
+        config = load_config(workdir)
+    except failed as e:
         raise RunError(f"cannot load the run at {workdir}: {e}") from e
-    run = Run(config, nn.meta.unbox(params), tokenizer)
+    if not with_params:
+        return Run(config, None, tokenizer, template)
+    if config.train.get("mode") == "reward":
+        raise RunError(
+            f"{workdir} is a reward model (train.mode=reward): it scores text rather than "
+            "generating it; use tools/score.py"
+        )
+    try:
+        config, params = load_params(workdir, step)
+    except failed as e:
+        raise RunError(f"cannot load the run at {workdir}: {e}") from e
+    run = Run(config, nn.meta.unbox(params), tokenizer, template)
     check_run(run)
     return run
 

@@ -2,7 +2,9 @@
 
 Masking is by position, not by index: a query at position p sees the keys at positions 0..p, and
 a key at position -1 (padding, or an empty cache slot) is never seen. The same rule serves
-training, prefill of left-padded prompts and one-token decoding.
+training, prefill of left-padded prompts and one-token decoding. Packed sequences (several
+examples in one row, positions restarting at 0 in each) add segment ids: a query sees only keys
+of its own segment.
 """
 
 import flax.linen as nn
@@ -17,11 +19,15 @@ from llm_jax.model.positions import apply_rope
 _MASKED = -1e30
 
 
-def causal_mask(q_positions_BL, k_positions_BM):
-    """True where the query may attend to the key: (B, 1, L, M)."""
+def causal_mask(q_positions_BL, k_positions_BM, q_segments_BL=None, k_segments_BM=None):
+    """True where the query may attend to the key: (B, 1, L, M); with segment ids, also only
+    where both are in the same segment."""
     q = q_positions_BL[:, None, :, None]
     k = k_positions_BM[:, None, None, :]
-    return (k >= 0) & (k <= q)
+    mask_B1LM = (k >= 0) & (k <= q)
+    if q_segments_BL is None:
+        return mask_B1LM
+    return mask_B1LM & (q_segments_BL[:, None, :, None] == k_segments_BM[:, None, None, :])
 
 
 def xla_attention(q_BLHK, k_BMGK, v_BMGK, mask_B1LM):
@@ -44,8 +50,10 @@ class Attention(nn.Module):
     decode: bool = False  # use and update the KV cache ("cache" collection)
 
     @nn.compact
-    def __call__(self, x_BLD, positions_BL):
+    def __call__(self, x_BLD, positions_BL, segments_BL=None):
         cfg = self.cfg
+        if self.decode and segments_BL is not None:
+            raise ValueError("segment ids are for packed rows; the KV cache decodes one per row")
         h, g, k = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
 
         def project(name, heads, heads_axis):
@@ -61,7 +69,8 @@ class Attention(nn.Module):
         k_BMGK, v_BMGK, k_positions_BM = k_BLGK, v_BLGK, positions_BL  # without a cache, M = L
         if self.decode:
             k_BMGK, v_BMGK, k_positions_BM = self._update_cache(k_BLGK, v_BLGK, positions_BL)
-        out_BLHK = self._attend(q_BLHK, k_BMGK, v_BMGK, causal_mask(positions_BL, k_positions_BM))
+        mask_B1LM = causal_mask(positions_BL, k_positions_BM, segments_BL, segments_BL)
+        out_BLHK = self._attend(q_BLHK, k_BMGK, v_BMGK, mask_B1LM)
         shape, axes = (h, k, cfg.d_model), ("heads", "head_dim", "embed")
         out = Einsum(cfg, "BLHK,HKD->BLD", shape, axes, cfg.residual_init_std, name="out")
         return out(out_BLHK)

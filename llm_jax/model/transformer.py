@@ -6,7 +6,7 @@ import jax.numpy as jnp
 
 from llm_jax.model.attention import Attention
 from llm_jax.model.config import ModelConfig, model_config
-from llm_jax.model.layers import Mlp, Norm, dense_init
+from llm_jax.model.layers import Einsum, Mlp, Norm, dense_init
 from llm_jax.model.positions import AbsolutePositions
 
 REMAT_POLICIES = {
@@ -30,8 +30,8 @@ class Block(nn.Module):
         self.attn_norm, self.mlp_norm = Norm(self.cfg), Norm(self.cfg)
         self.attn, self.mlp = Attention(self.cfg, self.decode), Mlp(self.cfg)
 
-    def __call__(self, x_BLD, positions_BL):
-        x_BLD = x_BLD + self.attn(self.attn_norm(x_BLD), positions_BL)
+    def __call__(self, x_BLD, positions_BL, segments_BL=None):
+        x_BLD = x_BLD + self.attn(self.attn_norm(x_BLD), positions_BL, segments_BL)
         x_BLD = x_BLD + self.mlp(self.mlp_norm(x_BLD))
         return constrain(x_BLD)
 
@@ -39,8 +39,8 @@ class Block(nn.Module):
 class ScannedBlock(Block):
     """Block with the (carry, broadcast) → (carry, output) signature nn.scan needs."""
 
-    def __call__(self, x_BLD, positions_BL):
-        return super().__call__(x_BLD, positions_BL), None
+    def __call__(self, x_BLD, positions_BL, segments_BL=None):
+        return super().__call__(x_BLD, positions_BL, segments_BL), None
 
 
 def scan_unroll(cfg: ModelConfig) -> int:
@@ -64,19 +64,30 @@ def _block_class(cfg: ModelConfig, scanned: bool):
     return nn.remat(cls, policy=REMAT_POLICIES[cfg.remat], prevent_cse=not scanned)
 
 
+HEADS = ("lm", "reward")
+
+
 class Transformer(nn.Module):
-    """Decoder-only LM. __call__(tokens_BL, positions_BL=None) → logits_BLV (float32)."""
+    """Decoder-only LM. __call__(tokens_BL, positions_BL=None, segments_BL=None) → logits_BLV
+    (float32); with head="reward", a scalar per position instead: rewards_BL (float32).
+
+    segments_BL (packed rows): attention stays within equal ids; positions then restart at 0 in
+    each segment, and padding has position -1.
+    """
 
     cfg: ModelConfig  # config.model (a ConfigDict) is also accepted: frozen by model_config
     decode: bool = False  # use and update the KV cache ("cache" collection)
+    head: str = "lm"  # lm: logits over the vocab | reward: one scalar (reward_head, no unembed)
 
     def __post_init__(self):
         object.__setattr__(self, "cfg", model_config(self.cfg))
         super().__post_init__()
 
     @nn.compact
-    def __call__(self, tokens_BL, positions_BL=None):
+    def __call__(self, tokens_BL, positions_BL=None, segments_BL=None):
         cfg = self.cfg
+        if self.head not in HEADS:
+            raise ValueError(f"Transformer head={self.head!r} is not one of {HEADS}")
         dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
         if positions_BL is None:
             positions_BL = jnp.broadcast_to(jnp.arange(tokens_BL.shape[1]), tokens_BL.shape)
@@ -92,8 +103,12 @@ class Transformer(nn.Module):
         if cfg.pos_encoding in ("sinusoidal", "learned"):
             x_BLD = x_BLD + AbsolutePositions(cfg, name="pos")(positions_BL)
         x_BLD = self.perturb("embedded", x_BLD)  # no-op hook: lets tests take d/d(inputs)
-        x_BLD = self._blocks(constrain(x_BLD), positions_BL)
+        x_BLD = self._blocks(constrain(x_BLD), positions_BL, segments_BL)
         x_BLD = Norm(cfg, name="final_norm")(x_BLD)
+        if self.head == "reward":  # no bias: Bradley–Terry sees only reward differences
+            shape, axes = (cfg.d_model,), ("embed",)
+            score = Einsum(cfg, "BLD,D->BL", shape, axes, cfg.init_std, name="reward_head")
+            return score(x_BLD).astype(jnp.float32)
         # Tokens flattened into one matmul dimension, like every projection (layers.Einsum).
         x_ND = x_BLD.reshape(-1, cfg.d_model)
         if cfg.tie_embeddings:
@@ -111,12 +126,12 @@ class Transformer(nn.Module):
         logits_BLV = nn.with_logical_constraint(logits_BLV, ("batch", "length", "vocab"))
         return logits_BLV.astype(jnp.float32)
 
-    def _blocks(self, x_BLD, positions_BL):
+    def _blocks(self, x_BLD, positions_BL, segments_BL):
         cfg = self.cfg
         if not cfg.scan_layers:
             block = _block_class(cfg, scanned=False)
             for i in range(cfg.n_layers):
-                x_BLD = block(cfg, self.decode, name=f"block_{i}")(x_BLD, positions_BL)
+                x_BLD = block(cfg, self.decode, name=f"block_{i}")(x_BLD, positions_BL, segments_BL)
             return x_BLD
         blocks = nn.scan(
             _block_class(cfg, scanned=True),
@@ -127,5 +142,5 @@ class Transformer(nn.Module):
             unroll=scan_unroll(cfg),
             metadata_params={nn.PARTITION_NAME: "layers"},
         )
-        x_BLD, _ = blocks(cfg, self.decode, name="blocks")(x_BLD, positions_BL)
+        x_BLD, _ = blocks(cfg, self.decode, name="blocks")(x_BLD, positions_BL, segments_BL)
         return x_BLD

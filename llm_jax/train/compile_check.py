@@ -55,7 +55,7 @@ def resolve_vocab(config) -> None:
             "--config.model.vocab_size to the tokenizer's size for a compile check"
         )
     from llm_jax.data.tokenizer import ByteTokenizer
-    from llm_jax.train.trainer import resolve_vocab as from_tokenizer
+    from llm_jax.train.tasks import resolve_vocab as from_tokenizer
 
     from_tokenizer(config, ByteTokenizer())
 

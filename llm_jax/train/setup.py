@@ -13,6 +13,7 @@ from llm_jax.train.optimizer import make_optimizer
 from llm_jax.train.schedules import make_schedule
 from llm_jax.train.state import state_layout, with_shardings
 from llm_jax.train.step import make_eval_step, make_train_step
+from llm_jax.train.tasks import NEXT_TOKEN, Objective
 
 
 @dataclasses.dataclass
@@ -24,32 +25,44 @@ class Parts:
     schedule: object
     abstract_state: object  # ShapeDtypeStructs, nothing allocated
     state_shardings: object
-    batch_sharding: jax.sharding.NamedSharding
-    train_step: object  # jitted (state, tokens_BL1) → (state, metrics); donates state
-    eval_step: object  # jitted (params, tokens_BL1) → loss
+    batch_sharding: object  # a NamedSharding per batch leaf (one, for token windows)
+    train_step: object  # jitted (state, batch) → (state, metrics); donates state
+    eval_step: object  # jitted (params, batch) → {name: scalar}
 
     @property
     def restore_target(self):
         return with_shardings(self.abstract_state, self.state_shardings)
 
+    def global_batch(self, local_batch):
+        """This process's rows → global arrays sharded over the batch axes (leaf by leaf)."""
+        n = jax.process_count()
 
-def build(config, devices=None) -> Parts:
+        def place(x, batch_sharding):
+            shape = (x.shape[0] * n, *x.shape[1:])
+            return jax.make_array_from_process_local_data(batch_sharding, x, shape)
+
+        return jax.tree.map(place, local_batch, self.batch_sharding)
+
+
+def build(config, devices=None, objective: Objective = NEXT_TOKEN) -> Parts:
     """config.model.vocab_size must already be resolved (> 0)."""
     mesh = sharding.make_mesh(config.mesh, devices)
     rules = sharding.logical_rules(config.mesh)
-    model = Transformer(model_config(config.model))
+    model = Transformer(model_config(config.model), head=objective.head)
     tx = make_optimizer(config.train)
     abstract, state_shardings = state_layout(model, tx, config.data.seq_len, mesh, rules)
-    batch_sharding = sharding.batch_sharding(mesh, rules)
+    batch_sharding = jax.tree.map(
+        lambda x: sharding.batch_sharding(mesh, rules, x.ndim), objective.batch_shapes(config.data)
+    )
     metrics_sharding = sharding.replicated(mesh)
     train_step = jax.jit(
-        make_train_step(model, tx, config.train),
+        make_train_step(model, tx, config.train, objective.loss),
         in_shardings=(state_shardings, batch_sharding),
         out_shardings=(state_shardings, metrics_sharding),
         donate_argnums=0,
     )
     eval_step = jax.jit(
-        make_eval_step(model),
+        make_eval_step(model, objective.eval_metrics),
         in_shardings=(state_shardings.params, batch_sharding),
         out_shardings=metrics_sharding,
     )

@@ -20,7 +20,6 @@ from jax.experimental import multihost_utils
 
 from llm_jax import checkpoint as ckpt
 from llm_jax.config import validate
-from llm_jax.data import open_training_data
 from llm_jax.errors import UserError
 from llm_jax.interop import hf_import
 from llm_jax.metric_writer import MetricWriter
@@ -30,7 +29,8 @@ from llm_jax.train import eval_schedule, resume
 from llm_jax.train.pipeline import TrainRows
 from llm_jax.train.profile import ProfileWindow
 from llm_jax.train.setup import build
-from llm_jax.train.state import TrainState, init_state
+from llm_jax.train.state import TrainState
+from llm_jax.train.tasks import LanguageModeling
 from llm_jax.train.throughput import device_memory_bytes, peak_flops_per_device
 from llm_jax.train.workdir import WorkdirLock, check_run_dir
 
@@ -73,20 +73,16 @@ class _Preemption:
             signal.signal(signal.SIGTERM, self._previous)
 
 
-def resolve_vocab(config, tokenizer) -> None:
-    """vocab_size 0 means the tokenizer's, rounded up to a multiple of 64 (fast matmuls)."""
-    if config.model.vocab_size == 0:
-        config.model.vocab_size = -(-tokenizer.vocab_size // 64) * 64
-
-
-def train(config, workdir, step: int | None = None) -> dict:
+def train(config, workdir, step: int | None = None, task=None) -> dict:
     """Train (or resume) the run in `workdir`; returns the last train and eval metrics.
 
+    `task` (train/tasks.py) is what is learned; None: pretraining on the config's data.
     Resumes from the newest checkpoint that restores, or from `step` (later checkpoints are
     moved to checkpoints/superseded/). A finished run (at train.steps) is left as it is.
     """
     workdir = epath.Path(workdir)
-    from_hf = hf_import.hf_dir(config.train.init_from)
+    pretraining = task is None
+    from_hf = hf_import.hf_dir(config.train.init_from) if pretraining else None
     if from_hf:  # model keys and tokenizer come from the Hugging Face directory
         hf_import.resolve_config(config, from_hf)
     machine = dict(backend=jax.default_backend(), memory_bytes=device_memory_bytes())
@@ -95,7 +91,7 @@ def train(config, workdir, step: int | None = None) -> dict:
     with WorkdirLock(workdir, enabled=jax.process_index() == 0):
         checkpointer = ckpt.Checkpointer(workdir, keep=config.checkpoint.keep)
         try:
-            return _train(config, workdir, step, checkpointer, from_hf)
+            return _train(config, workdir, step, checkpointer, from_hf, task)
         except OSError as e:
             if e.errno != errno.ENOSPC:
                 raise
@@ -108,25 +104,25 @@ def train(config, workdir, step: int | None = None) -> dict:
             checkpointer.close()  # waits for an in-flight async save, so it is never lost
 
 
-def _train(config, workdir, step, checkpointer, from_hf) -> dict:
+def _train(config, workdir, step, checkpointer, from_hf, task) -> dict:
     start_step = resume.resume_step(checkpointer, config, step)
     saved = resume.SavedRun(workdir, start_step) if start_step else None
-    source = None if start_step else resume.branch_source(config)
+    # A branch continues another run's full state; fine-tuning tasks take only its parameters.
+    source = None if start_step or task else resume.branch_source(config)
     runs = [r for r in (saved, source) if r is not None]
     for run in runs:  # config keys now; the corpus and tokenizer once they are known
         run.check(config, data=run is saved)
-    # Manifests only (a raw corpus is prepared into the cache once); checked before any step.
-    data = open_training_data(config.data, steps=config.train.steps, seed=config.train.seed)
-    tokenizer = data.tokenizer
-    resolve_vocab(config, tokenizer)
-    validate(config, n_devices=jax.device_count(), tokenizer_vocab=tokenizer.vocab_size)
-    facts = data.info
+    # Pretraining opens manifests only (a raw corpus is prepared into the cache once).
+    task = task or LanguageModeling(config)  # resolves model.vocab_size from the tokenizer
+    validate(config, n_devices=jax.device_count(), tokenizer_vocab=task.tokenizer.vocab_size)
+    facts = task.prepare()  # checked before any step
     for run in runs:
-        run.check(config, facts["corpus_hash"], facts["tokenizer_fingerprint"], data=run is saved)
+        hashes = facts.get("corpus_hash"), facts.get("tokenizer_fingerprint")
+        run.check(config, *hashes, data=run is saved)
     if start_step == config.train.steps and step is None:
         log.info("%s is finished (step %d = train.steps): nothing to do", workdir, start_step)
         return {}
-    parts = build(config)
+    parts = build(config, objective=task.objective)
     if start_step:
         if step is not None:
             resume.set_aside_after(checkpointer, step)
@@ -138,20 +134,18 @@ def _train(config, workdir, step, checkpointer, from_hf) -> dict:
         state = source.restore(parts.restore_target)
         start_step = int(state.step)
     else:
-        state = init_state(
-            parts.model, parts.tx, config.data.seq_len, config.train.seed, parts.state_shardings
-        )
+        state = task.initial_state(parts)
 
     is_main = jax.process_index() == 0
     writer = MetricWriter(workdir, enabled=is_main)
-    run_info = _run_info(config, data, parts)
+    run_info = _run_info(config, facts, parts)
     run_info["invocations"] = resume.invocations(workdir, config, start_step)
     writer.write_config(config.to_dict(), run_info)
     writer.drop_after(start_step)
     if is_main:
-        tokenizer.save(workdir / "tokenizer")
+        task.save(workdir / "tokenizer")
     try:
-        return _loop(config, parts, state, data, start_step, checkpointer, writer, run_info)
+        return _loop(config, parts, state, task, start_step, checkpointer, writer, run_info)
     finally:
         writer.close()
 
@@ -171,16 +165,16 @@ def _init_from_hf(config, parts, directory):
     return state
 
 
-def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info):
-    t, d = config.train, config.data
-    tokens_per_step = d.batch_size * d.seq_len
+def _loop(config, parts, state, task, start_step, checkpointer, writer, run_info):
+    t = config.train
+    tokens_per_step = task.tokens_per_step
     flops_per_token = run_info["flops_per_token"]
     peak = peak_flops_per_device() * jax.device_count()
     slice_args = dict(process_index=jax.process_index(), process_count=jax.process_count())
-    eval_sets = _global_sets(parts, data.eval_batches(**slice_args))
+    eval_sets = _global_sets(parts, task.eval_batches(**slice_args))
     subset_steps = eval_schedule.steps(config)
-    subset = _global_sets(parts, eval_schedule.subset(data, config, **slice_args))
-    batches = data.batch_iterator(**slice_args)
+    subset = _global_sets(parts, eval_schedule.subset(task, config, **slice_args))
+    batches = task.batch_iterator(**slice_args)
     preemption = _Preemption()
     progress = _progress_bar(start_step, t.steps)
     last = {}
@@ -200,7 +194,7 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
             if step >= t.steps:
                 break
             profile.before_step(step)
-            state, metrics = parts.train_step(state, _global(parts, batch))
+            state, metrics = parts.train_step(state, parts.global_batch(batch))
             done = step + 1
             profile.after_step(step, state)
             if step == start_step:  # the first step compiles: keep it out of tokens/s and MFU
@@ -223,9 +217,9 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
                 # needs finite metrics; both must run before the next step consumes the state.
                 write_train_row()
             if curve:
-                writer.write(_evaluate(parts, state, subset, data, done, cumulative, "eval_subset"))
+                writer.write(_evaluate(parts, state, subset, task, done, cumulative, "eval_subset"))
             if evaluate:
-                last["eval"] = _evaluate(parts, state, eval_sets, data, done, cumulative)
+                last["eval"] = _evaluate(parts, state, eval_sets, task, done, cumulative)
                 writer.write(last["eval"])
                 log.info("step %d eval loss %.4f", done, last["eval"]["loss"])
             if save:
@@ -245,15 +239,8 @@ def _loop(config, parts, state, data, start_step, checkpointer, writer, run_info
     return last
 
 
-def _global(parts, local_batch: np.ndarray):
-    """This process's rows → one global array sharded over the batch axes."""
-    n = jax.process_count()
-    global_shape = (local_batch.shape[0] * n, *local_batch.shape[1:])
-    return jax.make_array_from_process_local_data(parts.batch_sharding, local_batch, global_shape)
-
-
 def _global_sets(parts, sets: dict) -> dict:
-    return {name: [_global(parts, b) for b in rows] for name, rows in sets.items()}
+    return {name: [parts.global_batch(b) for b in rows] for name, rows in sets.items()}
 
 
 def _fetch_finite(metrics, step: int, checkpointer) -> dict:
@@ -275,33 +262,24 @@ def _fetch_finite(metrics, step: int, checkpointer) -> dict:
     return metrics
 
 
-def _evaluate(parts, state, eval_sets, data, step, cumulative, split="eval") -> dict:
-    """Loss and bits per byte on each source's held-out set (and their weighted mixture)."""
-    losses = {
-        name: float(np.mean([jax.device_get(parts.eval_step(state.params, b)) for b in batches]))
-        for name, batches in eval_sets.items()
-    }
-    metrics = data.eval_metrics(losses)
-    eval_tokens = sum(len(bs) * bs[0].shape[0] * (bs[0].shape[1] - 1) for bs in eval_sets.values())
-    perplexity = math.exp(min(metrics["loss"], 50.0))
-    return dict(
-        step=step,
-        split=split,
-        **metrics,
-        eval_tokens=eval_tokens,
-        perplexity=perplexity,
-        **cumulative,
-    )
+def _evaluate(parts, state, eval_sets, task, step, cumulative, split="eval") -> dict:
+    """The task's eval row from per-batch metrics averaged over each named held-out set."""
+    means = {}
+    for name, batches in eval_sets.items():
+        values = [jax.device_get(parts.eval_step(state.params, b)) for b in batches]
+        means[name] = {k: float(np.mean([v[k] for v in values])) for k in values[0]}
+        means[name]["batches"] = len(batches)
+    return dict(step=step, split=split, **task.eval_row(means, state.params), **cumulative)
 
 
-def _run_info(config, data, parts) -> dict:
+def _run_info(config, data_facts, parts) -> dict:
     """Derived facts recorded next to config.json, so analysis never needs this process."""
     return {
         "params": param_counts(config.model),
         # The run's FLOPs (metrics.jsonl) use 6N + attention; every convention is kept for fits.
         "flops_per_token": train_flops_per_token(config.model, config.data.seq_len),
         "conventions": all_conventions(config.model, config.data.seq_len),
-        "data": data.info,
+        "data": data_facts,
         "eval": eval_schedule.describe(config),
         "mesh": dict(parts.mesh.shape),
         "n_devices": jax.device_count(),

@@ -62,8 +62,8 @@ def test_metrics_are_fetched_one_step_late_and_match_their_step(tmp_path, monkey
     events, dispatched = [], {}
     real_build, real_fetch = trainer.build, trainer._fetch_finite
 
-    def build(config):
-        parts = real_build(config)
+    def build(config, **kwargs):
+        parts = real_build(config, **kwargs)
         step_fn = parts.train_step
 
         def train_step(state, batch):

@@ -1,0 +1,6 @@
+"""Shim for `python -m llm_jax.cli.score`; the docstring there is this tool's --help."""
+
+from llm_jax.cli.score import __doc__, run  # noqa: F401  (absl's --help reads __main__.__doc__)
+
+if __name__ == "__main__":
+    run()
