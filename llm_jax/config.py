@@ -134,6 +134,11 @@ def get_default_config() -> ml_collections.ConfigDict:
 
     c.log = ml_collections.ConfigDict()
     c.log.every_steps = 10  # write train metrics every N steps
+    c.log.name = ""  # trial name in TensorBoard's HParams table and W&B ("": the workdir's name)
+    c.log.study = ""  # the study a sweep run belongs to (an hparam; the W&B group)
+    c.log.role = ""  # a sweep run's role: main | seed | lr | trunk (an hparam)
+    c.log.budget = 0.0  # a sweep run's design FLOP budget (an hparam; 0: none)
+    c.log.wandb_project = ""  # "": off; else also log to this W&B project (the [wandb] extra)
     # (start, stop): a jax.profiler trace of the steps with index in [start, stop) (index = steps
     # done before it), into DIR/tensorboard for TensorBoard's profile plugin; () is off.
     c.log.profile_steps = ()

@@ -1,4 +1,10 @@
-"""Run-directory logs: config.json, metrics.jsonl and TensorBoard event files (process 0 only)."""
+"""Run-directory logs (process 0 only): config.json, run.json, metrics.jsonl, and trackers —
+TensorBoard always, Weights & Biases when `log.wandb_project` is set.
+
+Trackers get a run's study facts as hyperparameters (study, budget, N, D, tokens/param, lr, seed,
+role, a few shape keys) under the run's name, so a sweep sorts and filters by what matters; the
+whole config goes along as text (TensorBoard) or run config (W&B).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,18 @@ import json
 import logging
 import math
 import time
+import uuid
 
 from etils import epath
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 from tensorboard.plugins.text import summary_v2 as text_summary
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+from llm_jax.config import ConfigError
+
+# Config keys shown next to the study facts in the HParams table (the rest is in config.json).
+SHAPE_KEYS = ("model.d_model", "model.n_layers", "data.batch_size", "train.steps", "train.schedule")
 
 log = logging.getLogger("llm_jax")
 
@@ -25,6 +37,25 @@ def flatten(config: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{key}"] = value
     return out
+
+
+def study_hparams(config: dict, run_info: dict) -> dict:
+    """The facts a sweep compares runs by; D is the run's planned training tokens."""
+    flat, run_log = flatten(config), config["log"]
+    n_params = run_info["params"]["total"]
+    tokens = config["train"]["steps"] * config["data"]["batch_size"] * config["data"]["seq_len"]
+    facts = {
+        "study": run_log["study"],
+        "role": run_log["role"],
+        "budget": float(run_log["budget"]),
+        "N": n_params,
+        "N_nonembed": run_info["params"]["non_embedding"],
+        "D": tokens,
+        "tokens_per_param": tokens / n_params,
+        "lr": config["train"]["lr"],
+        "seed": config["train"]["seed"],
+    }
+    return facts | {k: flat[k] for k in SHAPE_KEYS}
 
 
 def replace_text(path, text: str) -> None:
@@ -58,70 +89,156 @@ def readable_rows(path) -> list[tuple[str, dict]]:
     return rows
 
 
-class MetricWriter:
-    """Metric rows to metrics.jsonl, mirrored into TensorBoard.
+def is_local(path) -> bool:
+    return "://" not in str(path)
 
-    Rows are kept in memory and the file is rewritten whole at each flush, through a temporary
-    file and a rename: object stores (gs://) have no append, and a kill mid-write loses nothing.
-    """
 
-    def __init__(self, workdir, enabled: bool = True):
-        self.enabled = enabled
-        self.workdir = epath.Path(workdir)
-        self.lines: list[str] = []
-        self.written = 0  # len(self.lines) at the last rewrite
-        if not enabled:
-            return
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.events = EventFileWriter(str(self.workdir / "tensorboard"))
+class TensorBoard:
+    """Event files: scalars, the facts as an HParams session named after the run, config text."""
 
-    def write_config(self, config: dict, run_info: dict) -> None:
-        """config.json (resolved config), run.json (derived facts), and both in TensorBoard."""
-        if not self.enabled:
-            return
-        for name, value in (("config.json", config), ("run.json", run_info)):
-            replace_text(self.workdir / name, json.dumps(value, indent=2, sort_keys=True))
-        hparams = {
-            k: v for k, v in flatten(config).items() if isinstance(v, bool | int | float | str)
-        }
-        self._add(hparams_summary.hparams_pb(hparams, trial_id=str(self.workdir)), step=0)
+    def __init__(self, logdir: epath.Path):
+        self.events = EventFileWriter(str(logdir))
+
+    def start(self, name: str, hparams: dict, config: dict) -> None:
+        self._add(hparams_summary.hparams_pb(hparams, trial_id=name), step=0)
         text = "```\n" + json.dumps(config, indent=2, sort_keys=True) + "\n```"
         self._add(text_summary.text_pb("config", text), step=0)
 
-    def drop_after(self, step: int) -> None:
-        """Keep the rows up to the resumed step (none for a new run), so no step is duplicated."""
-        path = self.workdir / "metrics.jsonl"
-        if not self.enabled or not path.exists():
-            return
-        rows = readable_rows(path)
-        self.lines = [line for line, row in rows if row["step"] <= step]
-        self._write_lines()
-
-    def _write_lines(self) -> None:
-        replace_text(self.workdir / "metrics.jsonl", "".join(line + "\n" for line in self.lines))
-        self.written = len(self.lines)
-
-    def write(self, row: dict) -> None:
-        """row has at least step and split; every other number also goes to TensorBoard."""
-        if not self.enabled:
-            return
-        self.lines.append(json.dumps(row))
-        values = [
-            summary_pb2.Summary.Value(tag=f"{row['split']}/{k}", simple_value=float(v))
-            for k, v in row.items()
-            if k not in ("step", "split") and isinstance(v, int | float) and math.isfinite(v)
-        ]
-        self._add(summary_pb2.Summary(value=values), row["step"])
+    def log(self, split: str, step: int, values: dict) -> None:
+        Value = summary_pb2.Summary.Value
+        tags = [Value(tag=f"{split}/{k}", simple_value=v) for k, v in values.items()]
+        self._add(summary_pb2.Summary(value=tags), step)
 
     def _add(self, summary, step: int) -> None:
         self.events.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
 
     def flush(self) -> None:
-        if self.enabled and self.written < len(self.lines):
-            self._write_lines()
-            self.events.flush()
+        self.events.flush()
 
     def close(self) -> None:
-        if self.enabled:
-            self._write_lines()
-            self.events.close()
+        self.events.close()
+
+
+class WandB:
+    """One W&B run per training run; its id, kept in DIR/wandb_id, makes a resumed run go on."""
+
+    def __init__(self, workdir: epath.Path, project: str):
+        try:
+            import wandb
+        except ImportError as e:
+            raise ConfigError(
+                f"log.wandb_project={project!r} needs wandb: pip install 'llm_jax[wandb]' "
+                "(or set log.wandb_project='')"
+            ) from e
+        self.wandb, self.workdir, self.project, self.run = wandb, workdir, project, None
+
+    def start(self, name: str, hparams: dict, config: dict) -> None:
+        id_file = self.workdir / "wandb_id"
+        if not id_file.exists():
+            id_file.write_text(uuid.uuid4().hex[:16])  # W&B run ids: letters and digits
+        self.run = self.wandb.init(
+            project=self.project,
+            id=id_file.read_text().strip(),
+            name=name,
+            group=hparams["study"] or None,
+            job_type=hparams["role"] or None,
+            config=hparams | {"config": config},
+            resume="allow",  # steps W&B already has (before a crash) are replays: it drops them
+            dir=str(self.workdir) if is_local(self.workdir) else None,
+            settings=self.wandb.Settings(console="off"),  # stdout/stderr stay the trainer's
+        )
+
+    def log(self, split: str, step: int, values: dict) -> None:
+        self.run.log({f"{split}/{k}": v for k, v in values.items()}, step=step)
+
+    def flush(self) -> None:
+        pass  # W&B streams on its own
+
+    def close(self) -> None:
+        if self.run is not None:
+            self.run.finish()
+
+
+class MetricWriter:
+    """Metric rows to metrics.jsonl and to every tracker.
+
+    A local metrics.jsonl is appended to as rows come. Object stores (gs://) have no append:
+    there the file is rewritten whole, through a temporary file and a rename, only at durable
+    flushes (checkpoints) and at close, so a resumed run never sees rows past its checkpoint.
+    """
+
+    def __init__(self, workdir, enabled: bool = True):
+        self.enabled = enabled
+        self.workdir = epath.Path(workdir)
+        self.path = self.workdir / "metrics.jsonl"
+        self.local = is_local(self.workdir)
+        self.lines: list[str] = []  # local: rows not yet appended; remote: every row
+        self.trackers: list = []
+        self.appender = None
+        self.unflushed = False  # rows written since the last flush
+        if not enabled:
+            return
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.trackers.append(TensorBoard(self.workdir / "tensorboard"))
+
+    def write_config(self, config: dict, run_info: dict) -> None:
+        """config.json (resolved config), run.json (derived facts); trackers start the run."""
+        if not self.enabled:
+            return
+        for name, value in (("config.json", config), ("run.json", run_info)):
+            replace_text(self.workdir / name, json.dumps(value, indent=2, sort_keys=True))
+        if config["log"]["wandb_project"]:
+            self.trackers.append(WandB(self.workdir, config["log"]["wandb_project"]))
+        name = config["log"]["name"] or self.workdir.name
+        for tracker in self.trackers:
+            tracker.start(name, study_hparams(config, run_info), config)
+
+    def drop_after(self, step: int) -> None:
+        """Keep the rows up to the resumed step (none for a new run), so no step is duplicated."""
+        if not self.enabled or not self.path.exists():
+            return
+        kept = [line for line, row in readable_rows(self.path) if row["step"] <= step]
+        self._rewrite(kept)
+        self.lines = [] if self.local else kept
+
+    def _rewrite(self, lines: list[str]) -> None:
+        replace_text(self.path, "".join(line + "\n" for line in lines))
+
+    def write(self, row: dict) -> None:
+        """row has at least step and split; every other finite number also goes to trackers."""
+        if not self.enabled:
+            return
+        self.lines.append(json.dumps(row))
+        self.unflushed = True
+        values = {
+            k: float(v)
+            for k, v in row.items()
+            if k not in ("step", "split") and isinstance(v, int | float) and math.isfinite(v)
+        }
+        for tracker in self.trackers:
+            tracker.log(row["split"], row["step"], values)
+
+    def flush(self, durable: bool = False) -> None:
+        """Local: append new rows. Remote: rewrite the file when `durable` (a checkpoint)."""
+        if not self.enabled or not (self.unflushed or durable):
+            return
+        if self.local and self.lines:
+            if self.appender is None:
+                self.appender = open(self.path, "a")  # noqa: SIM115 (closed in close())
+            self.appender.write("".join(line + "\n" for line in self.lines))
+            self.appender.flush()
+            self.lines = []
+        elif not self.local and durable:
+            self._rewrite(self.lines)
+        for tracker in self.trackers:
+            tracker.flush()
+        self.unflushed = False
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        self.flush(durable=True)
+        if self.appender is not None:
+            self.appender.close()
+        for tracker in self.trackers:
+            tracker.close()

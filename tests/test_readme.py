@@ -114,6 +114,10 @@ TWO_PROCESSES = "for i in 0 1; do"  # the README's loop, run by bash as written
 NOT_RUN = {  # README commands this test does not run, and why
     "python tools/launch_tpu_vm.py ...same flags... --run": "calls gcloud",
     "srun ": "needs a SLURM cluster",
+    "python tools/sweep.py --config=experiments/chinchilla_gpu/config.py": (
+        "GPU runs on a shared root; tests/sweep runs --shard, --collect and --emit=slurm (on a "
+        "local SLURM) on the tiny study"
+    ),
     "JAX_PLATFORMS=cpu XLA_FLAGS=--xla_force_host_platform_device_count=2": "in the loop, below",
     ".venv/bin/python tools/evaluate.py --workdir=runs/model --tasks=hellaswag": "downloads data",
 }

@@ -57,16 +57,16 @@ def _guard_parser(parse):
             fail(unknown_keys_message(unknown))
         except UserError as e:  # a flags_parser of our own (overrides.parse) checks keys
             fail(str(e))
-        _load_config_flags()
+        _load_config_flags(parse if isinstance(parse, flags.FlagValues) else FLAGS)
         return parsed
 
     return guarded
 
 
-def _load_config_flags() -> None:
+def _load_config_flags(fv) -> None:
     """config_flags defers a --config file's load error until first use: surface it now."""
-    for name in FLAGS:
-        flag = FLAGS[name]
+    for name in fv:
+        flag = fv[name]
         if flag.present and _is_config_file_flag(flag):
             try:
                 flag.value.get("model")

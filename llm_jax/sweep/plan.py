@@ -8,25 +8,15 @@ import math
 import subprocess
 import time
 
-from llm_jax.model.size import train_flops_per_token
-from llm_jax.sweep.runner import Status, child_env, command
+from llm_jax.sweep.devices import child_env
+from llm_jax.sweep.runner import command
+from llm_jax.sweep.spec import flops_per_token, own_steps
+from llm_jax.sweep.store import Status, write_atomic
 
 MEASURE_STEPS = 30
 
 
-def own_steps(run) -> int:
-    """Steps this run itself trains (a branch or trunk segment starts past step 0)."""
-    return run.config.train.steps - run.info.get("start_step", 0)
-
-
-def flops_per_token(run) -> int:
-    """FLOPs/token the trainer counts (6N + attention); vocab_size 0 resolves to the byte vocab."""
-    cfg = run.config.model.copy_and_resolve_references()
-    cfg.vocab_size = cfg.vocab_size or 320
-    return train_flops_per_token(cfg, run.config.data.seq_len)
-
-
-def measure(run, opts) -> dict:
+def measure(run, opts, slot) -> dict:
     """tokens/s and start-up seconds of `run`'s model, from MEASURE_STEPS real steps."""
     cache = opts.root / "throughput" / f"{run.name}.json"
     if cache.exists():
@@ -44,7 +34,7 @@ def measure(run, opts) -> dict:
         f"--config.eval.every_steps={MEASURE_STEPS}",
     ]
     start = time.time()
-    done = subprocess.run(cmd, capture_output=True, text=True, env=child_env(opts.threads_per_run))
+    done = subprocess.run(cmd, capture_output=True, text=True, env=child_env(slot))
     if done.returncode:
         raise RuntimeError(f"throughput run failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")
     wall = time.time() - start
@@ -57,7 +47,7 @@ def measure(run, opts) -> dict:
         "startup_s": max(0.0, wall - tokens / rate),
     }
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(result))
+    write_atomic(cache, json.dumps(result))
     return result
 
 
@@ -85,14 +75,15 @@ def assumed(flops_per_s: float, run) -> dict:
     return {"tokens_per_s": flops_per_s / fpt, "flops_per_token": fpt, "startup_s": 60.0}
 
 
-def print_plan(sweep, selected, opts, workers: int, assume_flops_per_s: float = 0.0) -> dict:
+def print_plan(sweep, selected, opts, slots: list, assume_flops_per_s: float = 0.0) -> dict:
     """Print one line per run and the totals; returns them."""
+    workers = len(slots)
     runs = [r for g in selected for r in g]
     ends = sorted({min(runs, key=flops_per_token).name, max(runs, key=flops_per_token).name})
     if assume_flops_per_s:
         samples = [assumed(assume_flops_per_s, r) for r in runs if r.name in ends]
     else:
-        samples = [measure(r, opts) for r in runs if r.name in ends]
+        samples = [measure(r, opts, slots[0]) for r in runs if r.name in ends]
     flops_per_s = rate_model(samples)
     startup = sum(s["startup_s"] for s in samples) / len(samples)
     status, total = Status(opts.root), {"flops": 0.0, "tokens": 0, "seconds": 0.0, "runs": 0}

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import pathlib
+import tempfile
 from collections import defaultdict
 
 import numpy as np
+from etils import epath
 
 import llm_jax.sweep.ladder as ladder
 from llm_jax.scaling.table import RunTableError
 from llm_jax.sweep.curves import collect_curves, fit_curves
 from llm_jax.sweep.runs import collect, fit_rows, recount, write_csv
+from llm_jax.sweep.store import log_file, write_atomic
 
 
 def seed_noise(rows: list[dict]) -> list[dict]:
@@ -70,11 +73,32 @@ def wsd_flops(rows: list[dict]) -> dict | None:
     }
 
 
-def _fit(rows, curves, out: pathlib.Path, bootstrap: int, log, kaplan_params) -> dict | None:
+def _fit(rows, curves, out: epath.Path, bootstrap: int, log, kaplan_params) -> dict | None:
     """Chinchilla's approaches on runs.csv, Approach 1 and Kaplan's laws on curves.csv; when the
-    curves cannot be fitted (too few sizes, no overlap) the rest still is."""
+    curves cannot be fitted (too few sizes, no overlap) the rest still is. The fit itself writes
+    local files only (llm_jax.scaling is pure), so a remote `out` gets them copied up afterwards."""
     from llm_jax.scaling.fit import fit_runs
 
+    fit = (rows, curves, bootstrap, log, kaplan_params, fit_runs)
+    if "://" not in str(out):
+        return _fit_in(pathlib.Path(out), *fit)
+    with tempfile.TemporaryDirectory() as local:
+        doc = _fit_in(pathlib.Path(local), *fit)
+        if doc:  # fits.json names its run tables: the ones in `out`
+            fits = pathlib.Path(local) / "fits.json"
+            tables = {
+                k: str(out / pathlib.Path(doc[k]).name) for k in ("runs", "curves") if doc.get(k)
+            }
+            fits.write_text(json.dumps(json.loads(fits.read_text()) | tables, indent=2) + "\n")
+            doc |= tables
+            doc["figures"] = [str(out / pathlib.Path(f).name) for f in doc.get("figures", [])]
+        out.mkdir(parents=True, exist_ok=True)
+        for path in sorted(pathlib.Path(local).iterdir()):
+            (out / path.name).write_bytes(path.read_bytes())
+    return doc
+
+
+def _fit_in(out: pathlib.Path, rows, curves, bootstrap, log, kaplan_params, fit_runs):
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / "runs.csv")
     if curves:
@@ -119,7 +143,7 @@ def summarise_fit(doc: dict | None) -> dict:
 
 def finish(sweep, root, status, fit: bool = True, log=print) -> dict:
     """Write all_runs.csv, runs.csv, fits, summary.json next to them; returns the summary."""
-    root = pathlib.Path(root)
+    root = epath.Path(root)
     rows = collect(sweep, root, status)
     write_csv(rows, root / "all_runs.csv")
     points = fit_rows(rows)
@@ -133,6 +157,8 @@ def finish(sweep, root, status, fit: bool = True, log=print) -> dict:
         "n_points": len(points),
         "failed": {r["run"]: r["error"][-300:] for r in rows if r["status"] == "failed"},
     }
+    logs = {name: log_file(root, name) for name in summary["failed"]}
+    summary["failed_logs"] = {name: str(path) for name, path in logs.items() if path.exists()}
     if points:
         summary["max_budget_error"] = max(abs(r["flops"] / r["budget"] - 1) for r in points)
         report = ladder.bracketing(
@@ -158,7 +184,7 @@ def finish(sweep, root, status, fit: bool = True, log=print) -> dict:
         write_csv(points, root / "runs.csv")
         if curves:
             write_csv(curves, root / "curves.csv")
-    (root / "summary.json").write_text(json.dumps(summary, indent=1, default=_plain) + "\n")
+    write_atomic(root / "summary.json", json.dumps(summary, indent=1, default=_plain) + "\n")
     return summary
 
 

@@ -1,95 +1,84 @@
-"""The runner: each run of a sweep is one `python -m llm_jax.cli.train` process.
+"""The runner: a sweep's groups of runs on K worker slots, resumable and coordinator-free.
 
-Resumable and coordinator-free: every run's state lives in its workdir (DIR/runs/<name>/, so
-`tensorboard --logdir=DIR/runs` shows them side by side) and in DIR/status/<name>.json. A finished
-run is skipped, a half-finished one resumes from its checkpoint (the trainer does that), a failed
-one is recorded and skipped until --retry_failed. Runs of one group (a WSD trunk's segments and
-its branches) run in order on one worker; groups are what --shard=i/N splits and --workers=K runs
-in parallel, so N machines sharing a workdir need no coordinator.
+Every run's state lives in its workdir (ROOT/runs/<name>/, so `tensorboard --logdir=ROOT/runs`
+shows them side by side) and in ROOT/status/<name>.json (llm_jax/sweep/store.py). A finished run
+is skipped, a half-finished or interrupted one resumes from its checkpoint (the trainer does
+that), a failed one is recorded and skipped until --retry_failed, and one that a live process
+runs is left to it. Runs of one group (a WSD trunk's segments and its branches) run in order on
+one slot; groups are what --shard=i/N deals out (by cost) and slots take from, longest first.
+
+A slot trains in one long-lived worker process (--isolation=worker, the default:
+llm_jax/cli/sweep_worker.py) or starts `python -m llm_jax.cli.train` per run
+(--isolation=process); either way its children have the slot's devices, never join a process
+group, die with the runner, and on SIGTERM/SIGINT save a checkpoint and stop.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import hashlib
 import json
-import os
-import pathlib
-import subprocess
+import signal
 import sys
+import threading
 import time
 
-from llm_jax.sweep.spec import Run
+from llm_jax.sweep.devices import Slot
+from llm_jax.sweep.executors import TRAIN_MODULE, Subprocess, Worker, run_log
+from llm_jax.sweep.runs import last_step
+from llm_jax.sweep.spec import Run, SweepError, cost
+from llm_jax.sweep.store import HEARTBEAT_S, Status, log_file
 
-TRAIN_MODULE = "llm_jax.cli.train"  # the installed entry point, never a path into a checkout
+ISOLATION = {"worker": Worker, "process": Subprocess}
 
 
 def parse_shard(text: str) -> tuple[int, int]:
     """'i/N' → (i, N) with 0 ≤ i < N."""
     i, _, n = text.partition("/")
     if not (i.isdigit() and n.isdigit() and 0 <= int(i) < int(n)):
-        raise ValueError(f"--shard={text!r} must be i/N with 0 <= i < N, e.g. 0/4")
+        raise SweepError(f"--shard={text!r} must be i/N with 0 <= i < N, e.g. 0/4")
     return int(i), int(n)
 
 
 def shard(all_groups: list, index: int, count: int) -> list:
-    """Every count-th group starting at index: disjoint over indices, complete together."""
-    return all_groups[index::count]
-
-
-class Status:
-    """DIR/status/<run>.json: done | failed | running, with error tail, wall time, attempts."""
-
-    def __init__(self, root: pathlib.Path):
-        self.root = root / "status"
-        self.root.mkdir(parents=True, exist_ok=True)
-
-    def get(self, name: str) -> dict:
-        path = self.root / f"{name}.json"
-        return json.loads(path.read_text()) if path.exists() else {"status": "planned"}
-
-    def set(self, name: str, **fields) -> None:
-        state = self.get(name) | fields
-        tmp = self.root / f".{name}.json.tmp"
-        tmp.write_text(json.dumps(state, indent=1))
-        tmp.replace(self.root / f"{name}.json")  # atomic: a killed sweep never leaves half a file
+    """Shard `index` of `count` by longest processing time first: groups in descending cost,
+    each to the shard with the least so far. Disjoint, complete, balanced to within the largest
+    group; every process computes the same deal, so shards need no coordinator."""
+    loads, mine = [0.0] * count, []
+    for i in sorted(range(len(all_groups)), key=lambda i: (-cost(all_groups[i]), i)):
+        target = min(range(count), key=lambda k: (loads[k], k))
+        loads[target] += cost(all_groups[i])
+        if target == index:
+            mine.append(all_groups[i])
+    return mine
 
 
 @dataclasses.dataclass
 class Options:
-    root: pathlib.Path
+    root: object  # epath.Path of the sweep root
     config_path: str
     arg: str
     overrides: tuple = ()  # extra --config.key=value flags for every run (e.g. cache dir)
     retry_failed: bool = False
-    threads_per_run: int = 0  # >0: XLA CPU threads per run (several workers on few cores)
+    isolation: str = "worker"  # worker | process
     log: object = print
 
 
-def command(run: Run, opts: Options) -> list[str]:
-    """The exact tools/train.py command line of a run (printed by the dry run, too)."""
+def train_args(run: Run, opts: Options) -> list[str]:
+    """The flags of `python -m llm_jax.cli.train` for a run (the worker takes the same)."""
     arg = f"{opts.arg}/{run.name}" if opts.arg else run.name
-    return [
-        sys.executable,
-        "-m",
-        TRAIN_MODULE,
-        f"--config={opts.config_path}:{arg}",
-        f"--workdir={opts.root / 'runs' / run.dir_name}",
-        *opts.overrides,
-    ] + (
-        [f"--config.train.init_from={opts.root / 'runs' / run.branch_of[0]}:{run.branch_of[1]}"]
-        if run.branch_of
-        else []
-    )
+    runs = opts.root / "runs"
+    args = [f"--config={opts.config_path}:{arg}", f"--workdir={runs / run.dir_name}"]
+    if run.branch_of:
+        trunk, step = run.branch_of
+        args.append(f"--config.train.init_from={runs / trunk}:{step}")
+    return args + list(opts.overrides)
 
 
-def child_env(threads: int) -> dict:
-    env = dict(os.environ)
-    if threads > 0:  # one-thread XLA CPU runs side by side beat one multi-threaded run
-        flags = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}"
-        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flags}".strip()
-    return env
+def command(run: Run, opts: Options) -> list[str]:
+    """The exact command line of a run: the installed entry point, never a path into a checkout
+    (printed by the dry run; --isolation=process runs it)."""
+    return [sys.executable, "-m", TRAIN_MODULE, *train_args(run, opts)]
 
 
 def fingerprint(run: Run) -> str:
@@ -98,36 +87,64 @@ def fingerprint(run: Run) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def execute(run: Run, opts: Options, status: Status) -> bool:
-    """Run (or resume) one run to completion; record done/failed; never raises on failure."""
-    previous = status.get(run.name)
-    attempts = previous.get("attempts", 0) + 1
-    status.set(run.name, status="running", attempts=attempts, config_hash=fingerprint(run))
-    log_path = opts.root / "logs" / f"{run.name}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    start = time.time()
-    with log_path.open("a") as log_file:
-        result = subprocess.run(
-            command(run, opts),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=child_env(opts.threads_per_run),
-        )
+class Stop:
+    """SIGTERM or SIGINT (scancel, requeue, preemption, Ctrl-C): take no more runs, and pass
+    SIGTERM on, so running ones save a checkpoint and exit (recorded as interrupted). A second
+    Ctrl-C stops at once (the children die with the runner)."""
+
+    def __init__(self):
+        self.requested = False
+        self.executors: set = set()
+
+    def handle(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        for executor in list(self.executors):
+            executor.terminate()
+
+    def install(self):
+        """Handlers in the main thread (the only one Python lets set them); returns an undo."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        old = {s: signal.signal(s, self.handle) for s in (signal.SIGTERM, signal.SIGINT)}
+        return lambda: [signal.signal(s, h) for s, h in old.items()]
+
+
+def execute(run: Run, opts: Options, status: Status, executor, stop: Stop) -> str:
+    """Run (or resume) one claimed run; records and returns done | interrupted | failed."""
+    start, previous = time.time(), status.get(run.name)
+    with run_log(opts.root, run.name) as log_path:
+        pid = executor.start(train_args(run, opts), log_path)
+        status.beat(run.name, pid=pid)
+        while (rc := executor.wait(HEARTBEAT_S)) is None:
+            status.beat(run.name)
+        with open(log_path, errors="replace") as log:
+            tail = log.read().strip().splitlines()[-15:]
     wall = previous.get("wall_s", 0.0) + time.time() - start
-    if result.returncode == 0:
-        status.set(run.name, status="done", wall_s=wall, error="")
+    reached = last_step(opts.root / "runs" / run.dir_name)
+    extra = {"wall_s": wall, "worker_rss_mb": getattr(executor, "rss_mb", None)}
+    if rc == 0 and reached >= run.config.train.steps:
+        status.set(run.name, status="done", error="", **extra)
         opts.log(f"done    {run.name} ({time.time() - start:.0f} s)")
-        return True
-    tail = log_path.read_text().strip().splitlines()[-15:]
-    error = f"exit {result.returncode}: " + "\n".join(tail)
-    status.set(run.name, status="failed", wall_s=wall, error=error)
-    opts.log(f"FAILED  {run.name}: {tail[-1] if tail else result.returncode} (log: {log_path})")
-    return False
+        return "done"
+    if rc == 0 or stop.requested:  # SIGTERM: saved (or never started); a rerun resumes it
+        status.set(run.name, status="interrupted", error=f"stopped at step {reached}", **extra)
+        opts.log(f"stopped {run.name} at step {reached}; rerun to resume")
+        return "interrupted"
+    if getattr(executor, "died", False):
+        tail.append(f"the worker process died (exit {rc}); its own output is the runner's")
+    error = f"exit {rc}: " + "\n".join(tail)
+    status.set(run.name, status="failed", error=error, **extra)
+    opts.log(
+        f"FAILED  {run.name}: {tail[-1] if tail else rc} (log: {log_file(opts.root, run.name)})"
+    )
+    return "failed"
 
 
-def run_group(runs: list[Run], opts: Options) -> None:
-    """Runs in order; after a failure the rest of the group (its dependants) is marked failed."""
-    status = Status(opts.root)
+def run_group(runs: list[Run], opts: Options, status: Status, executor, stop: Stop) -> None:
+    """Runs in order; after a failure the rest of the group (its dependants) is marked failed;
+    a run owned by a live process elsewhere leaves the rest of its group to that process."""
     blocked = ""
     for run in runs:
         recorded = status.get(run.name)
@@ -138,21 +155,64 @@ def run_group(runs: list[Run], opts: Options) -> None:
                 f"{opts.root}/status/{run.name}.json and its runs/ directory to rerun)"
             )
         if state == "done" or (state == "failed" and not opts.retry_failed):
+            if state == "failed":
+                opts.log(
+                    f"skip    {run.name}: failed before (log: {log_file(opts.root, run.name)})"
+                )
             blocked = blocked or (run.name if state == "failed" else "")
             continue
         if blocked:
             status.set(run.name, status="failed", error=f"not run: {blocked} failed")
             continue
-        if not execute(run, opts, status):
-            blocked = run.name
+        if stop.requested:
+            return
+        attempts = recorded.get("attempts", 0) + 1
+        claimed = status.claim(run.name, attempts=attempts, config_hash=fingerprint(run))
+        if claimed is None:
+            owner = status.get(run.name).get("owner", {})
+            where = f"pid {owner.get('pid')} on {owner.get('host')}"
+            opts.log(f"skip    {run.name}: running in {where}; its group waits for it")
+            return
+        if claimed["status"] == "running":
+            opts.log(f"resume  {run.name}: its last owner is gone")
+        outcome = execute(run, opts, status, executor, stop)
+        if outcome == "interrupted":
+            return
+        blocked = run.name if outcome == "failed" else ""
 
 
-def run_all(selected: list[list[Run]], opts: Options, workers: int = 1) -> None:
-    """Run groups on `workers` threads, each driving one train process at a time."""
-    if workers <= 1:
-        for group in selected:
-            run_group(group, opts)
-        return
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        for future in [pool.submit(run_group, g, opts) for g in selected]:
-            future.result()
+def run_all(selected: list[list[Run]], opts: Options, slots: list[Slot]) -> bool:
+    """Groups (longest first) on every slot at once; returns False when stopped by a signal."""
+    queue, lock, stop = list(selected), threading.Lock(), Stop()
+    status, errors = Status(opts.root), []
+
+    def next_group():
+        with lock:
+            return queue.pop(0) if queue and not stop.requested else None
+
+    def drive(slot: Slot) -> None:
+        executor = ISOLATION[opts.isolation](slot)
+        stop.executors.add(executor)
+        try:
+            while (group := next_group()) is not None:
+                run_group(group, opts, status, executor, stop)
+        except BaseException as e:  # a bug here, not a run's failure: stop and raise it
+            errors.append(e)
+            stop.handle(signal.SIGTERM, None)
+        finally:
+            stop.executors.discard(executor)
+            executor.close()
+
+    undo = stop.install()
+    try:
+        threads = [threading.Thread(target=drive, args=(s,), daemon=True) for s in slots]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():  # a timed join lets the main thread take signals
+                thread.join(0.5)
+    finally:
+        undo()
+    if errors:
+        raise errors[0]
+    return not stop.requested

@@ -7,24 +7,30 @@ files, never live trainer objects, so a table can be rebuilt from a copied or ha
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
-import pathlib
+
+from etils import epath
+
+from llm_jax.metric_writer import readable_rows
+from llm_jax.sweep.store import write_atomic
 
 # Fit-format columns first; then the rest in a stable, readable order.
 FIRST = ("run", "params", "tokens", "loss", "flops", "budget", "role", "status")
 
 
-def _metrics(workdir: pathlib.Path) -> list[dict]:
+def _metrics(workdir: epath.Path) -> list[dict]:
+    """The rows of a run's metrics.jsonl; a line cut by a killed writer is dropped (warned)."""
     path = workdir / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [row for _, row in readable_rows(path)]
 
 
 def read_run(workdir) -> dict:
     """Facts of one run directory; {} when it has not written its config yet."""
-    workdir = pathlib.Path(workdir)
+    workdir = epath.Path(workdir)
     if not (workdir / "run.json").exists():
         return {}
     config = json.loads((workdir / "config.json").read_text())
@@ -66,7 +72,14 @@ def read_run(workdir) -> dict:
     return out
 
 
-def run_row(run, root: pathlib.Path, status: dict, convention: str) -> dict:
+def last_step(workdir) -> int:
+    """The last step a run directory logged (0 before its first row): a run that exited
+    cleanly short of train.steps was stopped (SIGTERM), not finished."""
+    rows = _metrics(epath.Path(workdir))
+    return rows[-1]["step"] if rows else 0
+
+
+def run_row(run, root: epath.Path, status: dict, convention: str) -> dict:
     """One row: the sweep's view (name, role, status, budget, …) + what the run directory says."""
     row = {"run": run.name, "role": run.role, "status": status.get("status", "planned")}
     row |= {"wall_s": round(status.get("wall_s", 0.0), 1), "error": status.get("error", "")}
@@ -90,7 +103,7 @@ def run_row(run, root: pathlib.Path, status: dict, convention: str) -> dict:
 
 def collect(sweep, root, status) -> list[dict]:
     """Rows of every run of a sweep; `status` maps run name → its status dict."""
-    root = pathlib.Path(root)
+    root = epath.Path(root)
     return [run_row(r, root, status(r.name), sweep.convention) for r in sweep.runs]
 
 
@@ -115,16 +128,15 @@ def recount(rows: list[dict], params_key: str, convention: str) -> list[dict]:
 
 
 def write_csv(rows: list[dict], path) -> None:
-    """CSV with the Fit columns first; written to a temporary file and renamed (atomic)."""
-    path = pathlib.Path(path)
+    """CSV with the Fit columns first, written whole under a unique temporary name and renamed:
+    shards finishing at once on one root never mix their files."""
     keys = list(
         dict.fromkeys(
             [k for k in FIRST if any(k in r for r in rows)] + [k for r in rows for k in r]
         )
     )
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(epath.Path(path), text.getvalue())

@@ -227,7 +227,7 @@ def _loop(config, parts, state, task, start_step, checkpointer, writer, run_info
                 checkpointer.save(done, state, {"step": done, "tokens": cumulative["tokens"]})
             if evaluate or curve or save:  # restart the clock so they are not counted as training
                 rows.clock.mark(done)
-            writer.flush()
+            writer.flush(durable=save)  # remote metrics.jsonl: rewritten at saves only
             if preempted:
                 log.warning("SIGTERM: saved step %d; rerun the same command to resume", done)
                 break

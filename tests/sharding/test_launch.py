@@ -139,3 +139,31 @@ def test_every_user_string_reaches_the_remote_shell_as_one_word(source):
     if source != ".":
         assert f"{source}#{HOSTILE}" in words and HOSTILE in words  # the clone URL and the ref
     assert not any(word in ("touch", ";", "x;") for word in words)  # nothing split out to run
+
+
+def test_the_remote_install_and_train_commands_run_with_every_string_whole(tmp_path):
+    """The workers' shell, played by bash in a fake home: a --python path with spaces, `;` and
+    substitutions runs as that one program, with --config/--workdir/overrides as whole
+    arguments, and nothing split out of them runs."""
+    hostile = "a b; touch ran; $(touch ran) `touch ran` 'q'"  # no '/': it names a file
+    home, record = tmp_path / "home", tmp_path / "argv"
+    marker = home / "llm_jax" / "ran"  # where an injected `touch` would run (after the cd)
+    (home / "llm_jax").mkdir(parents=True)
+    python = tmp_path / f"py {hostile}"
+    python.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> {shlex.quote(str(record))}\n')
+    python.chmod(0o755)
+    config, workdir = f"configs/{hostile}.py", f"gs://b/{hostile}"
+    overrides = [f"--config.data.corpus={hostile}"]
+    commands = launch_commands(
+        TpuVm("t", "z", "p"), source="https://x/y.git", config=config, workdir=workdir,
+        overrides=overrides, python=str(python),
+    )  # fmt: skip
+    install, train = (c[-1].removeprefix("--command=") for c in commands[-2:])
+    env = dict(os.environ, HOME=str(home))
+    for remote in (install, train.removesuffix("&")):  # the train command detaches: run it here
+        subprocess.run(["bash", "-c", remote], env=env, check=True, timeout=60)
+    lines = record.read_text().splitlines()
+    assert lines[:2] == ["-m", "pip"] and "-e" in lines  # both pip calls, by that python
+    train_args = ["tools/train.py", f"--config={config}", f"--workdir={workdir}", *overrides]
+    assert lines[-len(train_args) :] == train_args
+    assert not marker.exists()

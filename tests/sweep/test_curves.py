@@ -159,3 +159,16 @@ def test_sweep_fits_use_curves_for_kaplan_and_final_points_for_chinchilla(tmp_pa
     assert nonembed["kaplan"]["params_convention"] == "nonembed"
     assert np.isfinite(summary["fit_non_embedding"]["kaplan_a"])
     assert (tmp_path / "training_curves.png").stat().st_size > 0
+
+
+def test_a_line_cut_by_a_killed_writer_is_dropped_with_a_warning(tmp_path, caplog):
+    """A SIGKILL mid-append leaves half a line: the sweep's readers keep the rest."""
+    from llm_jax.sweep.curves import read_curve
+    from llm_jax.sweep.runs import last_step
+
+    rows = [{"step": s, "split": "eval_subset", "loss": 3.0 / s, "tokens": s} for s in (1, 2)]
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    (tmp_path / "metrics.jsonl").write_text(text + '{"step": 3, "split": "tr')
+    assert last_step(tmp_path) == 2
+    assert [r["step"] for r in read_curve(tmp_path)] == [1, 2]
+    assert "dropped 1 unreadable line(s): [3]" in caplog.text

@@ -4,7 +4,9 @@
       --set=data.cache_dir=CACHE
 
 Arg "fail": only the two cosine runs, with a run between them whose config is invalid
-(n_heads does not divide d_model).
+(n_heads does not divide d_model). Arg "repeat": twelve 10-step runs of one shape, seeds 0-11 (one
+worker's memory, run after run). Arg "slurm": a 600-step run saved every 60 steps (long enough
+to requeue mid-run) and the 40-step d16 run.
 """
 
 import copy
@@ -37,6 +39,16 @@ def get_sweep(arg=None):
         for d in (16, 24)
     ]
     runs += branch_runs("tiny-wsd", base, [point(16, 20, 2.0), point(16, 40, 3.0)])
+    if arg == "slurm":
+        long = point_config(base, point(16, 600, 1.0))
+        long.checkpoint.every_steps, long.log.every_steps = 60, 20
+        return Sweep("tiny", [Run("tiny-long", long, info={"budget": 1.0}), runs[0]])
+    if arg == "repeat":
+        p = point(16, 10, 1.0)
+        runs = [
+            Run(f"tiny-s{s}", point_config(base, p, s), info={"budget": 1.0}) for s in range(12)
+        ]
+        return Sweep("tiny", runs)
     if arg == "fail":  # a failing run between two good ones
         bad = copy.deepcopy(runs[0].config)
         bad.model.n_heads = 5
