@@ -23,6 +23,7 @@ SHORT = [  # a train command made seconds long
     "--config.checkpoint.every_steps=2", "--config.log.every_steps=1",
     "--config.data.max_bytes=1000000", "--config.data.eval_tokens=4096",
 ]  # fmt: skip
+FINETUNE = SHORT[:5]  # steps, warmup and cadences: a fine-tuning run has no corpus
 BASE = ".venv/bin/python tools/train.py --config=configs/base.py"
 SMALL_125M = ["--config.data.tokenizer=byte", "--config.data.seq_len=64",
               "--config.data.batch_size=2", "--config.train.warmup_steps=0"]  # fmt: skip
@@ -80,6 +81,31 @@ COMMANDS = [
         (*SHORT, "--config.data.seq_len=64"),
     ),
     Command(
+        ".venv/bin/python tools/finetune.py --mode=sft --init_from=runs/model --data=sft.jsonl "
+        "--workdir=runs/sft --config.train.steps=500",
+        FINETUNE,
+        replace=(("--config.train.steps=500", ""),),
+    ),
+    Command(
+        ".venv/bin/python tools/finetune.py --mode=sft --init_from=hf:hf/model --data=sft.jsonl "
+        "--workdir=runs/sft_hf",
+        FINETUNE,
+    ),
+    Command(
+        ".venv/bin/python tools/finetune.py --mode=reward --init_from=runs/sft --data=prefs.jsonl "
+        "--workdir=runs/rm",
+        FINETUNE,
+    ),
+    Command(".venv/bin/python tools/score.py --workdir=runs/rm --data=prefs.jsonl"),
+    Command(
+        ".venv/bin/python tools/finetune.py --mode=dpo --init_from=runs/sft --data=prefs.jsonl "
+        "--workdir=runs/dpo --config.train.dpo_beta=0.1",
+        FINETUNE,
+    ),
+    Command(
+        ".venv/bin/python tools/sample.py --workdir=runs/dpo --prompt='say: hello' --temperature=0"
+    ),
+    Command(
         ".venv/bin/python tools/fit_scaling_laws.py --runs=runs.csv --out=fits/ --bootstrap=1000",
         replace=(("--bootstrap=1000", "--bootstrap=20"),),
     ),
@@ -106,6 +132,12 @@ COMMANDS = [
     Command(  # the stand-in study is too small to fit: the fit may say so, in one line
         ".venv/bin/python tools/fit_scaling_laws.py --runs=runs/cpu/runs.csv "
         "--out=runs/cpu/refit --bootstrap=200",
+        replace=(("--bootstrap=200", "--bootstrap=20"),),
+        codes=(0, 2),
+    ),
+    Command(
+        ".venv/bin/python tools/fit_scaling_laws.py --runs=runs/cpu/runs.csv "
+        "--curves=runs/cpu/curves.csv --out=runs/cpu/refit --bootstrap=200",
         replace=(("--bootstrap=200", "--bootstrap=20"),),
         codes=(0, 2),
     ),
@@ -160,6 +192,11 @@ def root(tmp_path):
         for i in range(600)
     )
     (tmp_path / "my_text.jsonl").write_text("\n".join(lines) + "\n")
+    words = ["abc", "hello", "jax", "tokens", "scaling", "law", "model", "data"]
+    sft = [{"prompt": f"reverse: {w}", "response": w[::-1]} for w in words * 4]
+    prefs = [{"prompt": f"say: {w}", "chosen": w.upper(), "rejected": w} for w in words * 4]
+    for name, records in (("sft.jsonl", sft), ("prefs.jsonl", prefs)):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in records))
     table = isoflop_table(budgets=(1e18, 1e19, 1e20), per_budget=7, noise=0.005)
     write_csv(tmp_path / "runs.csv", table, ["params", "tokens", "loss", "flops"])
     return tmp_path
