@@ -52,7 +52,7 @@ def test_default_config_is_valid():
 
 def test_every_key_has_a_comment():
     """Each key's line, or the line just above it, carries a comment."""
-    lines = (ROOT / "llm_jax" / "config.py").read_text().splitlines()
+    lines = (ROOT / "llm_jax" / "config" / "defaults.py").read_text().splitlines()
     prefixes = ("m.", "d.", "t.", "ms.", "r.", "c.eval.", "c.checkpoint.", "c.log.")
     keys = [
         i

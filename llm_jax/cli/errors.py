@@ -142,7 +142,10 @@ def unknown_keys_message(unknown: list[str]) -> str:
         close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
         hint = f" (closest: {', '.join(close)})" if close else ""
         parts.append(f"unknown config key {key}{hint}")
-    return "; ".join(parts) + "; every key is declared, with its default, in llm_jax/config.py"
+    return (
+        "; ".join(parts)
+        + "; every key is declared, with its default, in llm_jax/config/defaults.py"
+    )
 
 
 def no_arguments(argv) -> None:

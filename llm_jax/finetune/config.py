@@ -38,5 +38,7 @@ def _apply(config, flat: dict) -> None:
         for part in path:
             node = node.get(part) if hasattr(node, "get") else None
         if node is None or not hasattr(node, "get") or name not in node:
-            raise ConfigError(f"unknown config key {key!r} (every key is in llm_jax/config.py)")
+            raise ConfigError(
+                f"unknown config key {key!r} (every key is in llm_jax/config/defaults.py)"
+            )
         node[name] = value

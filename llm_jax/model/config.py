@@ -1,7 +1,7 @@
 """The model's hyperparameters, frozen: built once from config.model by `model_config`.
 
 Frozen and hashable, so Flax modules hold it as a field and jit / lru_cache take it as a static
-key. The defaults and the meaning of each field are declared once, in llm_jax/config.py.
+key. The defaults and the meaning of each field are declared once, in llm_jax/config/defaults.py.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def model_config(model) -> ModelConfig:
     missing = [key for key in _REQUIRED if key not in model]
     if missing:
         raise ConfigError(
-            f"config.model lacks {', '.join(missing)}; add them (defaults in llm_jax/config.py)"
+            f"config.model lacks {', '.join(missing)}; add them "
+            "(defaults: llm_jax/config/defaults.py)"
         )
     return ModelConfig(**{key: model[key] for key in _FIELDS if key in model})
