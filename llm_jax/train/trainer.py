@@ -9,14 +9,12 @@ import errno
 import functools
 import logging
 import math
-import signal
 import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from etils import epath
-from jax.experimental import multihost_utils
 
 from llm_jax import checkpoint as ckpt
 from llm_jax.config import validate
@@ -27,6 +25,7 @@ from llm_jax.model.flops import all_conventions
 from llm_jax.model.size import param_counts, train_flops_per_token
 from llm_jax.train import eval_schedule, resume
 from llm_jax.train.pipeline import TrainRows
+from llm_jax.train.preemption import Preemption
 from llm_jax.train.profile import ProfileWindow
 from llm_jax.train.setup import build
 from llm_jax.train.state import TrainState
@@ -43,34 +42,6 @@ class TrainingDiverged(UserError, RuntimeError):
 
 class DiskFull(UserError, OSError):
     """No space left while writing the run; what was saved before is kept."""
-
-
-class _Preemption:
-    """SIGTERM (TPU VM preemption, `kill`) asks the loop to save and exit at the next step.
-
-    With several processes every one must save the same step, or the save's collectives hang:
-    JAX's preemption service (its own SIGTERM handler, started by jax.distributed) lets all
-    processes agree on that step, whichever of them got the signal.
-    """
-
-    def __init__(self):
-        self.requested = False
-        self._multi = jax.process_count() > 1
-        if not self._multi:  # a Python handler would replace JAX's notifier
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, signum, frame):
-        self.requested = True
-
-    def reached(self, step: int) -> bool:
-        """Save and stop after `step`? Multi-process: call it after every step, on every process."""
-        if self._multi:
-            self.requested = multihost_utils.reached_preemption_sync_point(step)
-        return self.requested
-
-    def restore(self):
-        if not self._multi:
-            signal.signal(signal.SIGTERM, self._previous)
 
 
 def train(config, workdir, step: int | None = None, task=None) -> dict:
@@ -175,7 +146,7 @@ def _loop(config, parts, state, task, start_step, checkpointer, writer, run_info
     subset_steps = eval_schedule.steps(config)
     subset = _global_sets(parts, eval_schedule.subset(task, config, **slice_args))
     batches = task.batch_iterator(**slice_args)
-    preemption = _Preemption()
+    preemption = Preemption()
     progress = _progress_bar(start_step, t.steps)
     last = {}
     fetch = functools.partial(_fetch_finite, checkpointer=checkpointer)
