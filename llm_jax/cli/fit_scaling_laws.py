@@ -72,6 +72,8 @@ def _parse(argv) -> str | None:
     unknown = [a for a in FLAGS.approaches if a.strip() not in APPROACHES]
     if unknown:
         return f"--approaches: unknown approach(es) {unknown}; choose from {', '.join(APPROACHES)}"
+    if FLAGS.approaches and FLAGS.law == "kaplan":
+        return "--approaches chooses Chinchilla's approaches, but --law=kaplan fits none of them"
     return None
 
 

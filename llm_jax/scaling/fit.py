@@ -3,8 +3,10 @@ intervals, an extrapolation check.
 
 The maths lives in approach12.py, approach3.py, bootstrap.py and kaplan.py / kaplan_fit.py; this
 module chooses what a table supports, names bad input, and assembles fits.json, whose contract is
-approach2.{a, b}, approach3.{E, A, B, alpha, beta, a, b, converged, ci} and
-kaplan.{alpha_N, alpha_D, N_c, D_c, alpha_C, C_c, a, converged, ci}.
+approach2.{a, b}, approach3.{E, A, B, alpha, beta, a, b, converged, ci, outliers},
+kaplan.{alpha_N, alpha_D, N_c, D_c, alpha_C, C_c, a, converged, ci}, skipped (approach → why)
+and warnings. approach3.outliers lists the points off its surface (outliers.py); a fit with any
+has converged false.
 """
 
 import json
@@ -155,7 +157,9 @@ def fit_table(
     curves: dict | None = None,
 ) -> dict:
     """Fit `law` ("chinchilla", "kaplan" or "both"; None: default_law). Chinchilla's approaches:
-    None means 2 and 3, plus 1 when there are training curves. Approaches 2 and 3 take each
+    None means 2 and 3, plus 1 when there are training curves; of those, any the table cannot
+    support (one FLOP budget: no Approach 2) is skipped with its reason in results["skipped"],
+    while approaches asked for by name are refused instead. Approaches 2 and 3 take each
     run's last row of `table`; Approach 1 and Kaplan's laws the curves, which are `table` itself
     unless a separate curve table is given (e.g. curves on a cheap eval subset beside final
     points on the full eval set)."""
@@ -188,6 +192,8 @@ def fit_table(
     if law != "kaplan" and len(skipped) == len(approaches):
         reasons = "; ".join(skipped.values())
         raise RunTableError(f"no Chinchilla approach fits this table: {reasons}")
+    if "approach2" in results and getattr(results.get("approach3"), "outliers", None):
+        warnings.append("approach2 fitted the same points, including those flagged by approach3")
     if "approach3" in results and len(np.unique(budgets)) >= 3:
         results["extrapolation"] = extrapolation_check(points, budgets, n_bootstrap, seed)
     if law != "chinchilla":
