@@ -9,6 +9,10 @@ or training curves, many rows per run with columns run and step (optional params
 --curves gives the curves separately (a sweep's DIR/curves.csv beside DIR/runs.csv): Approach 1
 and Kaplan's laws read them, Approaches 2 and 3 each run's row of --runs.
 --law defaults to both when there are curves (Kaplan's fits need them), else chinchilla.
+Default approaches the table cannot support (one FLOP budget: no Approach 2) are skipped and
+noted in fits.json `skipped`; approaches given by --approaches are refused instead. Identical
+duplicate rows are merged with a warning, conflicting ones refused; points far off Approach 3's
+surface are listed in approach3.outliers and make it unconverged.
 """
 
 import sys
