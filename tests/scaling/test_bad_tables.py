@@ -154,7 +154,7 @@ def test_outlier_rule_flags_absurd_and_diverged_points_only():
 )
 def test_outlier_marks_approach3_unconverged(index):
     """The fit is on all points (as given); the flagged ones are named, and refitted without."""
-    points = sweep()
+    points = sweep(budgets=(1e18, 1e20), per_budget=9)  # two budgets: no extrapolation check
     points["loss"][index] = 1e9
     results = fit_table(points, approaches=(3,))
     fit = results["approach3"]
@@ -175,7 +175,7 @@ def test_clean_fit_is_not_flagged():
 
 
 def test_one_budget_skips_approach2_and_fits_approach3(tmp_path, capsys):
-    path = write(tmp_path / "runs.csv", sweep(budgets=(1e19,), per_budget=12))
+    path = write(tmp_path / "runs.csv", sweep(budgets=(1e19,), per_budget=9))
     out = tmp_path / "fit"
     assert main(["fit", f"--runs={path}", f"--out={out}"]) == 0
     doc = json.loads((out / "fits.json").read_text())
