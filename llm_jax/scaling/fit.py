@@ -189,7 +189,7 @@ def fit_table(
                 raise
             skipped[f"approach{k}"] = str(err)
             warnings.append(f"approach{k} skipped: {err}")
-    if law != "kaplan" and len(skipped) == len(approaches):
+    if law == "chinchilla" and len(skipped) == len(approaches):  # with "both", Kaplan's may
         reasons = "; ".join(skipped.values())
         raise RunTableError(f"no Chinchilla approach fits this table: {reasons}")
     if "approach2" in results and getattr(results.get("approach3"), "outliers", None):
