@@ -9,6 +9,10 @@ or training curves, many rows per run with columns run and step (optional params
 --curves gives the curves separately (a sweep's DIR/curves.csv beside DIR/runs.csv): Approach 1
 and Kaplan's laws read them, Approaches 2 and 3 each run's row of --runs.
 --law defaults to both when there are curves (Kaplan's fits need them), else chinchilla.
+Default approaches the table cannot support (one FLOP budget: no Approach 2) are skipped and
+noted in fits.json `skipped`; approaches given by --approaches are refused instead. Identical
+duplicate rows are merged with a warning, conflicting ones refused; points far off Approach 3's
+surface are listed in approach3.outliers and make it unconverged.
 """
 
 import sys
@@ -72,6 +76,8 @@ def _parse(argv) -> str | None:
     unknown = [a for a in FLAGS.approaches if a.strip() not in APPROACHES]
     if unknown:
         return f"--approaches: unknown approach(es) {unknown}; choose from {', '.join(APPROACHES)}"
+    if FLAGS.approaches and FLAGS.law == "kaplan":
+        return "--approaches chooses Chinchilla's approaches, but --law=kaplan fits none of them"
     return None
 
 

@@ -83,9 +83,11 @@ def fit_approach2(n_params, n_tokens, loss, budgets, min_points: int = 3) -> Pow
     optima = _budget_optima(n_params, n_tokens, loss, budgets, min_points)
     used = [o for o in optima if o["used"]]
     if len(used) < 2:
+        rejected = [f"C={o['flops']:.3g}: {o['problem']}" for o in optima if not o["used"]]
         raise ValueError(
             f"Approach 2 needs at least 2 budgets with an interior minimum and >= {min_points} "
-            f"points; got {len(used)} of {len(optima)} ({[o['problem'] for o in optima]})"
+            f"points (its a comes from the optima across budgets); got {len(used)} of "
+            f"{len(optima)} budget(s)" + (f" ({'; '.join(rejected)})" if rejected else "")
         )
     flops = np.array([o["flops"] for o in used])
     n_coef, a = power_law(flops, [o["n_opt"] for o in used])

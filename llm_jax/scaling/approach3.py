@@ -34,6 +34,7 @@ class Approach3Fit:
     diagnostics: dict = field(default_factory=dict)
     ci: dict = field(default_factory=dict)  # name → [low, high] when bootstrapped
     bootstrap: dict = field(default_factory=dict)  # n, level, se, warnings
+    outliers: list = field(default_factory=list)  # points off the surface (outliers.py)
     samples: dict | None = field(default=None, repr=False)  # bootstrap draws; not serialised
 
     @property
@@ -150,7 +151,8 @@ def _result(best, xs, fs, data, n_starts, batch_iter, objective) -> Approach3Fit
     f_best, grad = obj.value_and_grad(best.x, *data, DELTA, SCALE)
     grad_rel = float(np.abs(grad).max() / (len(data[0]) * DELTA * SCALE))
     n_at_best, spread = start_agreement(xs, fs, min(f_best, fs.min()))
-    problems = []
+    params = obj.to_params(best.x)
+    problems = [f"{k} = {v} is not finite" for k, v in params.items() if not np.isfinite(v)]
     if grad_rel > GRAD_REL_TOL:
         problems.append(f"gradient not small: max|grad|/delta = {grad_rel:.2e} > {GRAD_REL_TOL}")
     if n_starts > 1 and n_at_best < 2:
@@ -171,5 +173,6 @@ def _result(best, xs, fs, data, n_starts, batch_iter, objective) -> Approach3Fit
         "scipy_success": bool(best.success),  # recorded, not trusted: see the module docstring
         "scipy_message": str(best.message),
         "problems": problems,
+        "x": [float(v) for v in best.x],  # (log A, log B, log E, alpha, beta): finite when A is not
     }
-    return Approach3Fit(**obj.to_params(best.x), converged=not problems, diagnostics=diagnostics)
+    return Approach3Fit(**params, converged=not problems, diagnostics=diagnostics)

@@ -3,8 +3,10 @@ intervals, an extrapolation check.
 
 The maths lives in approach12.py, approach3.py, bootstrap.py and kaplan.py / kaplan_fit.py; this
 module chooses what a table supports, names bad input, and assembles fits.json, whose contract is
-approach2.{a, b}, approach3.{E, A, B, alpha, beta, a, b, converged, ci} and
-kaplan.{alpha_N, alpha_D, N_c, D_c, alpha_C, C_c, a, converged, ci}.
+approach2.{a, b}, approach3.{E, A, B, alpha, beta, a, b, converged, ci, outliers},
+kaplan.{alpha_N, alpha_D, N_c, D_c, alpha_C, C_c, a, converged, ci}, skipped (approach → why)
+and warnings. approach3.outliers lists the points off its surface (outliers.py); a fit with any
+has converged false.
 """
 
 import json
@@ -23,6 +25,7 @@ from llm_jax.scaling.approach12 import (
 )
 from llm_jax.scaling.bootstrap import attach, bootstrap_approach3
 from llm_jax.scaling.kaplan_fit import KaplanFit, fit_kaplan
+from llm_jax.scaling.outliers import THRESHOLD, describe, off_surface
 from llm_jax.scaling.table import (
     RunTableError,
     final_points,
@@ -34,6 +37,7 @@ from llm_jax.scaling.table import (
 
 MIN_POINTS_APPROACH3 = 8  # five parameters need a few more points than that to be identified
 LAWS = ("chinchilla", "kaplan", "both")
+APPROACHES = (1, 2, 3)
 
 __all__ = [
     "Approach3Fit",
@@ -63,6 +67,12 @@ def _approach3(points, n_bootstrap, budgets, seed, warnings) -> Approach3Fit:
             f"Approach 3 needs at least {MIN_POINTS_APPROACH3} runs, got {len(points['loss'])}"
         )
     fit = fit_approach3(points["params"], points["tokens"], points["loss"])
+    if len(np.unique(budgets)) < 2:
+        warnings.append(
+            "approach3: every run has the same FLOP budget, so N and D move together and a, b "
+            "rest on the shape of one IsoFLOP profile; add budgets before trusting them"
+        )
+    _check_surface(fit, points, warnings)
     if not fit.converged:
         warnings.append(f"approach3 did not converge: {fit.diagnostics['problems']}")
     if n_bootstrap:
@@ -81,6 +91,30 @@ def _approach3(points, n_bootstrap, budgets, seed, warnings) -> Approach3Fit:
         attach(fit, boot)
         warnings.extend(f"approach3 bootstrap: {w}" for w in boot["warnings"])
     return fit
+
+
+def _check_surface(fit: Approach3Fit, points: dict, warnings: list) -> None:
+    """Flag points far off the fitted surface (outliers.py); a fit with any is not converged,
+    and the fit without them is reported beside it for comparison."""
+    flagged, scale = off_surface(fit, points)
+    fit.diagnostics["residual_scale"] = scale
+    if not flagged:
+        return
+    fit.outliers, fit.converged = flagged, False
+    fit.diagnostics["problems"].append(
+        f"{len(flagged)} point(s) off the fitted surface (> {THRESHOLD:g} robust SDs in log loss)"
+    )
+    keep = np.ones(len(points["loss"]), bool)
+    keep[[o["index"] for o in flagged]] = False
+    note = ""
+    if keep.sum() >= MIN_POINTS_APPROACH3:
+        clean = fit_approach3(points["params"][keep], points["tokens"][keep], points["loss"][keep])
+        fit.diagnostics["without_outliers"] = clean.to_dict()
+        note = f"; without them a = {clean.a:.4f} (with them {fit.a:.4f})"
+    warnings.append(
+        f"approach3: {len(flagged)} point(s) far off the fitted surface, so the fit is not "
+        f"trustworthy: {describe(flagged)}{note}; check those runs, or drop them from the table"
+    )
 
 
 def _approach2(points, budgets, n_bootstrap, seed) -> PowerLawFit:
@@ -123,7 +157,9 @@ def fit_table(
     curves: dict | None = None,
 ) -> dict:
     """Fit `law` ("chinchilla", "kaplan" or "both"; None: default_law). Chinchilla's approaches:
-    None means 2 and 3, plus 1 when there are training curves. Approaches 2 and 3 take each
+    None means 2 and 3, plus 1 when there are training curves; of those, any the table cannot
+    support (one FLOP budget: no Approach 2) is skipped with its reason in results["skipped"],
+    while approaches asked for by name are refused instead. Approaches 2 and 3 take each
     run's last row of `table`; Approach 1 and Kaplan's laws the curves, which are `table` itself
     unless a separate curve table is given (e.g. curves on a cheap eval subset beside final
     points on the full eval set)."""
@@ -131,27 +167,41 @@ def fit_table(
     law = law or default_law(curves)
     if law not in LAWS:
         raise ValueError(f"law must be one of {', '.join(LAWS)}, got {law!r}")
+    if unknown := [a for a in approaches or () if a not in APPROACHES]:
+        raise ValueError(f"unknown approach(es) {unknown}; choose from {APPROACHES}")
     if law != "chinchilla":
         require_curves(curves, "Kaplan's fits (their L(D) and compute frontier)")
+    explicit = bool(approaches)
     approaches = tuple(approaches or ((1, 2, 3) if has_curves(curves) else (2, 3)))
     points = final_points(table)
     budgets = group_budgets(points["flops"], points.get("budget"), budget_tolerance)
-    results, warnings = {"budgets": budgets, "points": points}, []
-    if law != "kaplan":
-        if 1 in approaches:
-            results["approach1"] = _approach1(curves, n_bootstrap, seed)
-        if 2 in approaches:
-            results["approach2"] = _approach2(points, budgets, n_bootstrap, seed)
-        if 3 in approaches:
-            results["approach3"] = _approach3(points, n_bootstrap, budgets, seed, warnings)
-            if len(np.unique(budgets)) >= 3:
-                results["extrapolation"] = extrapolation_check(points, budgets, n_bootstrap, seed)
+    results, warnings, skipped = {"budgets": budgets, "points": points}, [], {}
+    chinchilla = {
+        1: lambda: _approach1(curves, n_bootstrap, seed),
+        2: lambda: _approach2(points, budgets, n_bootstrap, seed),
+        3: lambda: _approach3(points, n_bootstrap, budgets, seed, warnings),
+    }
+    for k in approaches if law != "kaplan" else ():
+        try:
+            results[f"approach{k}"] = chinchilla[k]()
+        except RunTableError as err:
+            if explicit:  # asked for by name: refused, not quietly left out
+                raise
+            skipped[f"approach{k}"] = str(err)
+            warnings.append(f"approach{k} skipped: {err}")
+    if law == "chinchilla" and len(skipped) == len(approaches):  # with "both", Kaplan's may
+        reasons = "; ".join(skipped.values())
+        raise RunTableError(f"no Chinchilla approach fits this table: {reasons}")
+    if "approach2" in results and getattr(results.get("approach3"), "outliers", None):
+        warnings.append("approach2 fitted the same points, including those flagged by approach3")
+    if "approach3" in results and len(np.unique(budgets)) >= 3:
+        results["extrapolation"] = extrapolation_check(points, budgets, n_bootstrap, seed)
     if law != "chinchilla":
         results["kaplan"] = fit_kaplan(curves, n_bootstrap, seed, kaplan_params)
         warnings.extend(results["kaplan"].warnings)
         if not results["kaplan"].converged:
             warnings.append("kaplan: not every fit converged (see kaplan.*.diagnostics.problems)")
-    results["warnings"] = warnings
+    results["skipped"], results["warnings"] = skipped, warnings
     return results
 
 
@@ -212,6 +262,7 @@ def to_json(results: dict, **meta) -> dict:
             doc[key] = results[key].to_dict()
     if "extrapolation" in results:
         doc["extrapolation"] = results["extrapolation"]
+    doc["skipped"] = results.get("skipped", {})
     doc["warnings"] = results["warnings"]
     return doc
 
@@ -231,8 +282,11 @@ def fit_runs(
 ) -> dict:
     """Load a run table (and a separate curve table, if given: see fit_table), fit, write
     out/fits.json (+ PNG/SVG figures); returns the JSON doc."""
-    table = select_flops(load_runs(runs), flops_convention)
-    curve_table = select_flops(load_runs(curves), flops_convention) if curves else table
+    table_warnings = []  # merged duplicate rows, a repeated header: reported in fits.json
+    table = select_flops(load_runs(runs, table_warnings), flops_convention)
+    curve_table = table
+    if curves:
+        curve_table = select_flops(load_runs(curves, table_warnings), flops_convention)
     law = law or default_law(curve_table)
     results = fit_table(
         table,
@@ -244,6 +298,7 @@ def fit_runs(
         kaplan_params=kaplan_params,
         curves=curve_table,
     )
+    results["warnings"][:0] = table_warnings
     doc = to_json(
         results,
         runs=str(runs),

@@ -5,8 +5,6 @@ log L(N, D) = LSE(a - alpha·log N, b - beta·log D, e). Everything here is vect
 call evaluates many parameter vectors (starts or bootstrap refits) on their own data at once.
 """
 
-import math
-
 import numpy as np
 
 PARAM_NAMES = ("a", "b", "e", "alpha", "beta")
@@ -82,7 +80,9 @@ def paper_grid() -> np.ndarray:
 def to_params(x) -> dict:
     """(a, b, e, alpha, beta) → {'E', 'A', 'B', 'alpha', 'beta'}."""
     a, b, e, alpha, beta = (float(v) for v in x)
-    return {"E": math.exp(e), "A": math.exp(a), "B": math.exp(b), "alpha": alpha, "beta": beta}
+    with np.errstate(over="ignore"):  # a runaway fit's A = inf is reported, not raised
+        A, B, E = (float(np.exp(v)) for v in (a, b, e))
+    return {"E": E, "A": A, "B": B, "alpha": alpha, "beta": beta}
 
 
 def from_params(E: float, A: float, B: float, alpha: float, beta: float) -> np.ndarray:

@@ -80,4 +80,21 @@ def inputs(tmp_path_factory):
     (d / "a_file").write_text("not a directory")
     (d / "not_a.model").write_bytes(b"garbage, not a SentencePiece proto")
     (d / "empty_dir").mkdir()
+    fit_header = "run,params,tokens,loss,budget\n"
+    (d / "fit_bad.jsonl").write_text('{"params": 1e6, "tokens": 1e7, "loss": 3.1}\n{"params": 2\n')
+    (d / "fit_nan.csv").write_text(fit_header + "a,1e6,1e7,3.1,1e18\nb,2e6,5e6,nan,1e18\n")
+    (d / "fit_text.csv").write_text(fit_header + "a,1e6,1e7,3.1,1e18\nb,2e6,lots,3.0,1e18\n")
+    (d / "fit_no_loss.csv").write_text("run,params,tokens\na,1e6,1e7\n")
+    (d / "fit_empty.csv").write_text(fit_header)
+    (d / "fit_conflict.csv").write_text(
+        fit_header + "a,1e6,1e7,3.1,1e18\nb,2e6,5e6,3.0,1e18\na,1e6,1e7,3.3,1e18\n"
+    )
+    sizes = [1e6 * 1.5**i for i in range(9)]  # one budget: Approach 2 cannot fit a
+    (d / "fit_one_budget.csv").write_text(
+        fit_header
+        + "".join(
+            f"r{i},{n:.6g},{1e18 / (6 * n):.6g},{3 + (i - 4) ** 2 / 50},1e18\n"
+            for i, n in enumerate(sizes)
+        )  # fmt: skip
+    )
     return d

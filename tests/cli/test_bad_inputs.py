@@ -285,6 +285,30 @@ CASES = {
         "--approaches",
         target="none",
     ),
+    **{
+        f"fit {table}": tool(
+            "fit_scaling_laws",
+            [f"--runs={{inputs}}/{table}", "--out={dir}/fit", *flags],
+            *expect,
+            target="fresh",
+        )
+        for table, flags, expect in [
+            ("fit_bad.jsonl", [], ["fit_bad.jsonl:2:", "not valid JSON"]),
+            ("fit_nan.csv", [], ["fit_nan.csv:3:", "'loss' is 'nan'", "finite"]),
+            ("fit_text.csv", [], ["fit_text.csv:3:", "'tokens' is 'lots', not a number"]),
+            ("fit_no_loss.csv", [], ["fit_no_loss.csv:1:", "missing required column(s) ['loss']"]),
+            ("fit_empty.csv", [], ["fit_empty.csv", "no rows"]),
+            ("fit_conflict.csv", [], ["fit_conflict.csv:4:", "run=a", "line 2", "3.3 on line 4"]),
+            ("fit_one_budget.csv", ["--approaches=2"], ["Approach 2 needs at least 2 budgets"]),
+        ]
+    },
+    "fit --approaches=9": tool(
+        "fit_scaling_laws",
+        ["--runs={inputs}/fit_one_budget.csv", "--out={dir}/fit", "--approaches=9"],
+        "unknown approach(es) ['9']",
+        "choose from 1, 2, 3",
+        target="fresh",
+    ),
     "export --max_shard_mb": tool(
         "export_hf", ["--workdir={dir}", "--out={run}/../hf", "--max_shard_mb=0"], "--max_shard_mb"
     ),

@@ -42,8 +42,8 @@ def test_jsonl_and_default_flops(tmp_path):
     ("text", "message"),
     [
         ("params,loss\n1,2\n", r"missing required column\(s\) \['tokens'\]"),
-        ("params,tokens,loss\n1e6,1e7,3.0\n-1e6,1e7,3.0\n", "'params' must be positive.*row 2"),
-        ("params,tokens,loss\n1e6,1e7,abc\n", "'loss' has a non-numeric value"),
+        ("params,tokens,loss\n1e6,1e7,3.0\n-1e6,1e7,3.0\n", ":3: column 'params' .* positive"),
+        ("params,tokens,loss\n1e6,1e7,abc\n", ":2: column 'loss' is 'abc', not a number"),
         ("params,tokens,loss\n", "no rows"),
     ],
 )
@@ -85,6 +85,7 @@ def test_cli_end_to_end(tmp_path):
     doc = json.loads((out / "fits.json").read_text())
     assert {"a", "b"} <= set(doc["approach2"])
     assert {"E", "A", "B", "alpha", "beta", "a", "b", "converged"} <= set(doc["approach3"])
+    assert doc["approach3"]["outliers"] == [] and doc["skipped"] == {}  # a clean table
     for name in ("E", "A", "B", "alpha", "beta", "a", "b"):
         low, high = doc["approach3"]["ci"][name]
         assert low <= doc["approach3"][name] <= high
