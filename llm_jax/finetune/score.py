@@ -36,7 +36,8 @@ class RewardModel:
         """The reward of each conversation (messages ending with the assistant's response)."""
         d, pad_id = self.config.data, self.tokenizer.pad_id
         rendered = [render(self.template, self.tokenizer, c) for c in conversations]
-        fitted, kept, _ = fit([(r,) for r in rendered], d.seq_len, d.too_long)
+        fitted, counts = fit([(r,) for r in rendered], d.seq_len, d.too_long)
+        kept = counts.kept
         one_each = [[i] for i in range(len(fitted))]
         rows = to_rows([g[0] for g in fitted], one_each, d.seq_len, pad_id)
         fill = empty_rows(batch_size, d.seq_len, pad_id)

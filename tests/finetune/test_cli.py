@@ -11,7 +11,7 @@ from llm_jax.data import ByteTokenizer
 from llm_jax.data.chat import ChatTemplate, prompt_ids
 from llm_jax.inspection.run import RunError, load_run
 from llm_jax.sampling import Sampler, generate
-from tests.finetune.helpers import reverse_examples, words, write_jsonl
+from tests.finetune.helpers import case_preferences, reverse_examples, words, write_jsonl
 from tests.train.cli import ROOT, cli_env, read_metrics
 
 
@@ -87,3 +87,25 @@ def test_reward_runs_are_not_sampled(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"train": {"mode": "reward"}, "model": {}}))
     with pytest.raises(RunError, match="reward model.*tools/score.py"):
         load_run(tmp_path)
+
+
+def test_reward_cli_then_score_prints_every_line_with_its_scores(base_run, tmp_path):
+    pairs = case_preferences(words(24, 3))
+    data = write_jsonl(tmp_path / "prefs.jsonl", pairs)
+    workdir = tmp_path / "rm"
+    result = run_tool(
+        "finetune", "--mode=reward", f"--init_from={base_run}", f"--data={data}",
+        f"--workdir={workdir}", "--config.train.steps=2", "--config.train.warmup_steps=1",
+        "--config.data.batch_size=8", "--config.eval.every_steps=2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    responses = [{"prompt": "say: ab", "response": "AB"}, {"prompt": "say: cd", "response": "cd"}]
+    mixed = write_jsonl(tmp_path / "mixed.jsonl", [*pairs[:3], *responses])
+    scored = run_tool("score", f"--workdir={workdir}", f"--data={mixed}")
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    rows = [json.loads(line) for line in scored.stdout.splitlines()]
+    assert [r["prompt"] for r in rows] == [r["prompt"] for r in [*pairs[:3], *responses]]
+    assert all(
+        isinstance(r[k], float) for r in rows[:3] for k in ("chosen_score", "rejected_score")
+    )
+    assert all(isinstance(r["score"], float) for r in rows[3:])
