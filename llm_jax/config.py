@@ -58,6 +58,9 @@ def get_default_config() -> ml_collections.ConfigDict:
     # there), 1 on GPU/TPU (compile time flat in depth); n forces n.
     m.scan_unroll = 0
     m.attention = "xla"  # xla (einsum reference) | cudnn | auto (jax.nn.dot_product_attention)
+    # attention=xla computes the causal scores in blocks of this many queries, skipping the blocks
+    # above the diagonal: 0 = by backend (64 on CPU, none on GPU/TPU); ≥ seq_len: one block.
+    m.attention_block = 0
 
     c.data = d = ml_collections.ConfigDict()
     # stdlib | site-packages (this interpreter's .py files) | a prepared store directory
@@ -191,6 +194,11 @@ def validate(
     for key in ("d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff", "max_seq_len"):
         _check(m[key] > 0, f"model.{key}={m[key]} must be positive", problems)
     _check(m.scan_unroll >= 0, f"model.scan_unroll={m.scan_unroll} must be ≥ 0 (0: auto)", problems)
+    _check(
+        m.attention_block >= 0,
+        f"model.attention_block={m.attention_block} must be ≥ 0 (0: auto)",
+        problems,
+    )
     for key in ("seq_len", "batch_size", "eval_tokens"):
         _check(d[key] > 0, f"data.{key}={d[key]} must be positive", problems)
     if problems:  # the checks below divide by these
