@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from llm_jax.model.config import ModelConfig
 from llm_jax.model.layers import Einsum
-from llm_jax.model.positions import apply_rope
+from llm_jax.model.positions import rope_sin_cos, rotate
 
 # Finite, so a row that sees no key (a padding query) gives uniform weights instead of NaN.
 _MASKED = -1e30
@@ -81,7 +81,8 @@ class Attention(nn.Module):
     decode: bool = False  # use and update the KV cache ("cache" collection)
 
     @nn.compact
-    def __call__(self, x_BLD, positions_BL, segments_BL=None):
+    def __call__(self, x_BLD, positions_BL, segments_BL=None, rope=None):
+        """rope: rope_sin_cos(positions_BL), when the caller shares it across layers."""
         cfg = self.cfg
         if self.decode and segments_BL is not None:
             raise ValueError("segment ids are for packed rows; the KV cache decodes one per row")
@@ -95,8 +96,9 @@ class Attention(nn.Module):
         k_BLGK = project("key", g, "kv_heads")
         v_BLGK = project("value", g, "kv_heads")
         if cfg.pos_encoding == "rope":
-            q_BLHK = apply_rope(q_BLHK, positions_BL, cfg.rope_theta)
-            k_BLGK = apply_rope(k_BLGK, positions_BL, cfg.rope_theta)
+            if rope is None:
+                rope = rope_sin_cos(positions_BL, k, cfg.rope_theta)
+            q_BLHK, k_BLGK = rotate(q_BLHK, rope), rotate(k_BLGK, rope)
         k_BMGK, v_BMGK, k_positions_BM = k_BLGK, v_BLGK, positions_BL  # without a cache, M = L
         if self.decode:
             k_BMGK, v_BMGK, k_positions_BM = self._update_cache(k_BLGK, v_BLGK, positions_BL)
