@@ -82,7 +82,8 @@ class Attention(nn.Module):
 
     @nn.compact
     def __call__(self, x_BLD, positions_BL, segments_BL=None, rope=None):
-        """rope: rope_sin_cos(positions_BL), when the caller shares it across layers."""
+        """rope: (sin, cos) at positions_BL, shared across layers (positions.rope_lookup);
+        computed here when None."""
         cfg = self.cfg
         if self.decode and segments_BL is not None:
             raise ValueError("segment ids are for packed rows; the KV cache decodes one per row")
