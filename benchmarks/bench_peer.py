@@ -28,7 +28,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from llm_jax.cli.host import reexec_with_host_tunables  # noqa: E402
 
-SINGLE_THREAD_XLA_FLAGS = ["--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1"]
+# XLA CPU sizes its one intra-op pool (Eigen, and the YNNPACK dots' slinky workers) from this;
+# XLA_FLAGS=--xla_cpu_multi_thread_eigen=false left four threads busy (per-thread CPU time).
+SINGLE_THREAD_ENV = {"PJRT_NPROC": "1"}
 SMOKE = dict(d_model=64, n_layers=2, n_heads=4, d_ff=256, seq_len=64, batch_size=8)
 REFERENCE = dict(d_model=256, n_layers=4, n_heads=4, d_ff=1024, seq_len=256, batch_size=16)
 
@@ -160,6 +162,12 @@ def run(config, rounds: int, steps: int, compile_torch: bool = True) -> dict:
             losses[impl.name] += step_losses
     result = report(config, rates, losses, load, errors)
     result["tokens_per_cpu_s"] = {name: statistics.median(r) for name, r in cpu_rates.items()}
+    # CPU seconds per wall second while each ran: ≤ 1 confirms --threads=1 (on a loaded machine
+    # it is lower for everyone).
+    result["cpu_per_wall"] = {
+        name: statistics.median(w / c for w, c in zip(rates[name], cpu_rates[name], strict=True))
+        for name in rates
+    }
     return result
 
 
@@ -227,9 +235,7 @@ def main():
     parser.add_argument("--threads", type=int, default=0, help="1: both single-threaded")
     args = parser.parse_args()
     if args.threads == 1:  # before JAX starts its thread pools
-        os.environ["XLA_FLAGS"] = " ".join(
-            [os.environ.get("XLA_FLAGS", ""), *SINGLE_THREAD_XLA_FLAGS]
-        ).strip()
+        os.environ.update(SINGLE_THREAD_ENV)
         import torch
 
         torch.set_num_threads(1)
@@ -238,7 +244,7 @@ def main():
     result = run(reference_config(args.smoke), rounds, steps, args.compile)
     result["threads"] = args.threads or os.cpu_count()
     print(markdown(result))
-    keys = ("tokens_per_s", "tokens_per_cpu_s", "ratio", "mfu", "errors")
+    keys = ("tokens_per_s", "tokens_per_cpu_s", "cpu_per_wall", "ratio", "mfu", "errors")
     print(json.dumps({k: result[k] for k in keys}, indent=1))
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(result, indent=1))

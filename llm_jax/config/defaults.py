@@ -52,6 +52,9 @@ def get_default_config() -> ml_collections.ConfigDict:
     # there), 1 on GPU/TPU (compile time flat in depth); n forces n.
     m.scan_unroll = 0
     m.attention = "xla"  # xla (einsum reference) | cudnn | auto (jax.nn.dot_product_attention)
+    # attention=xla computes the causal scores in blocks of this many queries, skipping the blocks
+    # above the diagonal: 0 = by backend (64 on CPU, none on GPU/TPU); ≥ seq_len: one block.
+    m.attention_block = 0
 
     c.data = d = ml_collections.ConfigDict()
     # stdlib | site-packages (this interpreter's .py files) | a prepared store directory

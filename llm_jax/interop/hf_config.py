@@ -29,7 +29,16 @@ MAPPED = {
 # The only value Llama can express for each of these keys.
 REQUIRED = {"pos_encoding": "rope", "norm": "rmsnorm", "mlp": "swiglu"}
 # Keys that change how the function is computed or stored, never what it is.
-NEUTRAL = ("init_std", "dtype", "param_dtype", "remat", "scan_layers", "scan_unroll", "attention")
+NEUTRAL = (
+    "init_std",
+    "dtype",
+    "param_dtype",
+    "remat",
+    "scan_layers",
+    "scan_unroll",
+    "attention",
+    "attention_block",
+)
 
 _LLAMA_SIZES = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads")
 _LLAMA_SIZES += ("intermediate_size",)

@@ -5,6 +5,10 @@ a key at position -1 (padding, or an empty cache slot) is never seen. The same r
 training, prefill of left-padded prompts and one-token decoding. Packed sequences (several
 examples in one row, positions restarting at 0 in each) add segment ids: a query sees only keys
 of its own segment.
+
+Every caller's positions increase along a row (within each segment, when packed), so a key after
+a query in the row is never visible to it. The block-skipping path (`blocked_attention`) relies
+on this to leave the upper-triangular blocks uncomputed.
 """
 
 import flax.linen as nn
@@ -13,7 +17,7 @@ import jax.numpy as jnp
 
 from llm_jax.model.config import ModelConfig
 from llm_jax.model.layers import Einsum
-from llm_jax.model.positions import apply_rope
+from llm_jax.model.positions import rope_sin_cos, rotate
 
 # Finite, so a row that sees no key (a padding query) gives uniform weights instead of NaN.
 _MASKED = -1e30
@@ -43,6 +47,33 @@ def xla_attention(q_BLHK, k_BMGK, v_BMGK, mask_B1LM):
     return out_BLGRK.reshape(b, length, h, k), weights_BHLM
 
 
+def query_block(cfg: ModelConfig, length: int) -> int:
+    """Query rows per block of `blocked_attention`; model.attention_block=0 picks by backend.
+
+    On CPU, 64: XLA CPU computes and softmaxes every masked score, and blocks of 64 leave
+    (n - 1) / 2n of them uncomputed at n blocks (benchmarks/RESULTS.md, "CPU profile"). On
+    GPU/TPU, one block (no skipping): unmeasured there, and fused kernels exist (cudnn, auto).
+    """
+    if cfg.attention_block:
+        return min(cfg.attention_block, length)
+    return min(64, length) if jax.default_backend() == "cpu" else length
+
+
+def blocked_attention(q_BLHK, k_BLGK, v_BLGK, mask_B1LL, block: int):
+    """xla_attention without the blocks above the diagonal: the queries in blocks of `block`, each
+    attending only to the keys up to its end. Equal to xla_attention wherever a query sees at
+    least one key (a query that sees none gets uniform weights over fewer keys)."""
+    length = q_BLHK.shape[1]
+    outs = []
+    for start in range(0, length, block):
+        end = min(start + block, length)
+        out_BLHK, _ = xla_attention(
+            q_BLHK[:, start:end], k_BLGK[:, :end], v_BLGK[:, :end], mask_B1LL[:, :, start:end, :end]
+        )
+        outs.append(out_BLHK)
+    return jnp.concatenate(outs, axis=1) if len(outs) > 1 else outs[0]
+
+
 class Attention(nn.Module):
     """softmax(q·kᵀ/√K + causal mask)·v over H query heads sharing G key/value heads, then out."""
 
@@ -50,7 +81,9 @@ class Attention(nn.Module):
     decode: bool = False  # use and update the KV cache ("cache" collection)
 
     @nn.compact
-    def __call__(self, x_BLD, positions_BL, segments_BL=None):
+    def __call__(self, x_BLD, positions_BL, segments_BL=None, rope=None):
+        """rope: (sin, cos) at positions_BL, shared across layers (positions.rope_lookup);
+        computed here when None."""
         cfg = self.cfg
         if self.decode and segments_BL is not None:
             raise ValueError("segment ids are for packed rows; the KV cache decodes one per row")
@@ -64,8 +97,9 @@ class Attention(nn.Module):
         k_BLGK = project("key", g, "kv_heads")
         v_BLGK = project("value", g, "kv_heads")
         if cfg.pos_encoding == "rope":
-            q_BLHK = apply_rope(q_BLHK, positions_BL, cfg.rope_theta)
-            k_BLGK = apply_rope(k_BLGK, positions_BL, cfg.rope_theta)
+            if rope is None:
+                rope = rope_sin_cos(positions_BL, k, cfg.rope_theta)
+            q_BLHK, k_BLGK = rotate(q_BLHK, rope), rotate(k_BLGK, rope)
         k_BMGK, v_BMGK, k_positions_BM = k_BLGK, v_BLGK, positions_BL  # without a cache, M = L
         if self.decode:
             k_BMGK, v_BMGK, k_positions_BM = self._update_cache(k_BLGK, v_BLGK, positions_BL)
@@ -77,6 +111,11 @@ class Attention(nn.Module):
 
     def _attend(self, q_BLHK, k_BMGK, v_BMGK, mask_B1LM):
         if self.cfg.attention == "xla":
+            length = q_BLHK.shape[1]
+            # The sown weights (inspection) and the cache's M slots need the full score matrix.
+            if not self.decode and not self.is_mutable_collection("intermediates"):
+                block = query_block(self.cfg, length)
+                return blocked_attention(q_BLHK, k_BMGK, v_BMGK, mask_B1LM, block)
             out_BLHK, weights_BHLM = xla_attention(q_BLHK, k_BMGK, v_BMGK, mask_B1LM)
             self.sow("intermediates", "attention_weights", weights_BHLM)
             return out_BLHK

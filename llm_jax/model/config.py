@@ -34,6 +34,7 @@ class ModelConfig:
     attention: str  # xla | cudnn | auto
     # Fields with a default may be absent from an older run's config.json.
     scan_unroll: int = 0  # layers per scan iteration; 0: by backend (transformer.scan_unroll)
+    attention_block: int = 0  # query rows per causal block (attention.query_block); 0: by backend
 
     @property
     def head_dim(self) -> int:

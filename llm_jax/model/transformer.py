@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from llm_jax.model.attention import Attention
 from llm_jax.model.config import ModelConfig, model_config
 from llm_jax.model.layers import Einsum, Mlp, Norm, dense_init
-from llm_jax.model.positions import AbsolutePositions
+from llm_jax.model.positions import AbsolutePositions, rope_lookup
 
 REMAT_POLICIES = {
     "full": None,  # save nothing: recompute the whole block in the backward pass
@@ -30,8 +30,8 @@ class Block(nn.Module):
         self.attn_norm, self.mlp_norm = Norm(self.cfg), Norm(self.cfg)
         self.attn, self.mlp = Attention(self.cfg, self.decode), Mlp(self.cfg)
 
-    def __call__(self, x_BLD, positions_BL, segments_BL=None):
-        x_BLD = x_BLD + self.attn(self.attn_norm(x_BLD), positions_BL, segments_BL)
+    def __call__(self, x_BLD, positions_BL, segments_BL=None, rope=None):
+        x_BLD = x_BLD + self.attn(self.attn_norm(x_BLD), positions_BL, segments_BL, rope)
         x_BLD = x_BLD + self.mlp(self.mlp_norm(x_BLD))
         return constrain(x_BLD)
 
@@ -39,8 +39,8 @@ class Block(nn.Module):
 class ScannedBlock(Block):
     """Block with the (carry, broadcast) → (carry, output) signature nn.scan needs."""
 
-    def __call__(self, x_BLD, positions_BL, segments_BL=None):
-        return super().__call__(x_BLD, positions_BL, segments_BL), None
+    def __call__(self, x_BLD, positions_BL, segments_BL=None, rope=None):
+        return super().__call__(x_BLD, positions_BL, segments_BL, rope), None
 
 
 def scan_unroll(cfg: ModelConfig) -> int:
@@ -128,10 +128,15 @@ class Transformer(nn.Module):
 
     def _blocks(self, x_BLD, positions_BL, segments_BL):
         cfg = self.cfg
+        rope = None
+        if cfg.pos_encoding == "rope":  # once per step, not per layer
+            n_positions = max(cfg.max_seq_len, positions_BL.shape[1])
+            rope = rope_lookup(positions_BL, n_positions, cfg.head_dim, cfg.rope_theta)
+        args = (positions_BL, segments_BL, rope)
         if not cfg.scan_layers:
             block = _block_class(cfg, scanned=False)
             for i in range(cfg.n_layers):
-                x_BLD = block(cfg, self.decode, name=f"block_{i}")(x_BLD, positions_BL, segments_BL)
+                x_BLD = block(cfg, self.decode, name=f"block_{i}")(x_BLD, *args)
             return x_BLD
         blocks = nn.scan(
             _block_class(cfg, scanned=True),
@@ -142,5 +147,5 @@ class Transformer(nn.Module):
             unroll=scan_unroll(cfg),
             metadata_params={nn.PARTITION_NAME: "layers"},
         )
-        x_BLD, _ = blocks(cfg, self.decode, name="blocks")(x_BLD, positions_BL, segments_BL)
+        x_BLD, _ = blocks(cfg, self.decode, name="blocks")(x_BLD, *args)
         return x_BLD

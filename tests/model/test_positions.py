@@ -4,11 +4,18 @@ import math
 
 import jax
 import numpy as np
+import pytest
 
-from llm_jax.model.positions import apply_rope, sinusoidal
+from llm_jax.model.positions import apply_rope, rope_lookup, rotate, sinusoidal
 
 
-def test_rope_matches_naive_rotation():
+def table_rope(x, positions, theta):
+    """The model's path: sin/cos looked up in the constant table (positions 0..15)."""
+    return rotate(x, rope_lookup(positions, 16, x.shape[-1], theta))
+
+
+@pytest.mark.parametrize("rope", [apply_rope, table_rope])
+def test_rope_matches_naive_rotation(rope):
     b, length, h, k, theta = 2, 5, 3, 8, 10_000.0
     x = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (b, length, h, k)))
     positions = np.array([[0, 1, 2, 3, 4], [7, 3, 9, 0, 2]])
@@ -22,7 +29,7 @@ def test_rope_matches_naive_rotation():
                     x1, x2 = x[bi, li, hi, i], x[bi, li, hi, i + k // 2]
                     expected[bi, li, hi, i] = x1 * c - x2 * s
                     expected[bi, li, hi, i + k // 2] = x2 * c + x1 * s
-    np.testing.assert_allclose(apply_rope(x, positions, theta), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(rope(x, positions, theta), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_rope_scores_depend_only_on_relative_position():
