@@ -47,12 +47,8 @@ def validate(
     m, d, t = c.model, c.data, c.train
     for key in ("d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff", "max_seq_len"):
         _check(m[key] > 0, f"model.{key}={m[key]} must be positive", problems)
-    _check(m.scan_unroll >= 0, f"model.scan_unroll={m.scan_unroll} must be ≥ 0 (0: auto)", problems)
-    _check(
-        m.attention_block >= 0,
-        f"model.attention_block={m.attention_block} must be ≥ 0 (0: auto)",
-        problems,
-    )
+    for key in ("scan_unroll", "attention_block"):
+        _check(m[key] >= 0, f"model.{key}={m[key]} must be ≥ 0 (0: by backend)", problems)
     for key in ("seq_len", "batch_size", "eval_tokens"):
         _check(d[key] > 0, f"data.{key}={d[key]} must be positive", problems)
     if problems:  # the checks below divide by these
