@@ -110,6 +110,7 @@ def _capitals(workdir, root):
 
 def _initial_eval(config, workdir):
     """The eval row of a task's initial model (the trainer evaluates after training steps)."""
+    workdir.mkdir(parents=True)  # the trainer's lock makes it; DPO caches its reference there
     task = make_task(config, workdir)
     task.prepare()
     parts = build(config, objective=task.objective)
