@@ -9,33 +9,25 @@ those) by U+FFFD.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
 import pathlib
-import random
 import shutil
 import tempfile
-from collections.abc import Iterable
 from typing import Protocol
 
 import fsspec
 import numpy as np
 import sentencepiece as spm
 
+from llm_jax.data.bpe_training import TRAIN_BYTES, encodable, train_sentencepiece
 from llm_jax.data.cache_check import discard, remove_stale_tmp
 from llm_jax.data.sources import DataError, ReadOptions, resolve, sample_documents, utf8
 
 log = logging.getLogger("llm_jax")
 _CONFIG_FILE = "tokenizer.json"
 _MODEL_FILE = "tokenizer.model"
-# bpe:N trains on at most this much text (a seeded sample of documents): ~3 s on the stdlib.
-_TRAIN_BYTES = 16_000_000
-_SENTENCE_CHARS = 65_536  # long documents are fed to the trainer in pieces of this size
-# SentencePiece's model depends on its thread count: a fixed one trains the same model on every
-# machine (hosts that each prepare bpe:N, parts of a store prepared on several machines).
-_TRAIN_THREADS = 8
 
 
 class Tokenizer(Protocol):
@@ -109,12 +101,12 @@ class SentencePieceTokenizer:
         self.fingerprint = hashlib.sha256(self._proto).hexdigest()[:16]
 
     def encode(self, text: str) -> list[int]:
-        return self._sp.encode(_encodable(text))
+        return self._sp.encode(encodable(text))
 
     def encode_batch(self, texts: list[str], num_threads: int = 0) -> list[np.ndarray]:
         """Many documents through SentencePiece's batch encoder (0 threads: one per CPU)."""
         threads = num_threads or os.cpu_count() or 1
-        out = self._sp.encode([_encodable(t) for t in texts], num_threads=threads)
+        out = self._sp.encode([encodable(t) for t in texts], num_threads=threads)
         return [np.asarray(ids, dtype=np.int64) for ids in out]
 
     def decode(self, ids) -> str:
@@ -131,15 +123,6 @@ class SentencePieceTokenizer:
         if self.metadata:
             config["trained_on"] = self.metadata
         _write_files(directory, {_MODEL_FILE: self._proto, _CONFIG_FILE: _json_bytes(config)})
-
-
-def _encodable(text: str) -> str:
-    """The text itself, or (rarely) a copy with surrogates fixed, as utf8() does."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return utf8(text).decode("utf-8")
 
 
 def _json_bytes(config: dict) -> bytes:
@@ -181,59 +164,6 @@ def load_tokenizer_from_dir(directory) -> Tokenizer:
     raise DataError(f"{directory}/{_CONFIG_FILE}: unknown tokenizer type {config.get('type')!r}")
 
 
-def train_sentencepiece(texts_or_files: Iterable, vocab_size: int, out_prefix) -> str:
-    """Train a byte-fallback BPE model on texts (str) or files (pathlib.Path); returns the path."""
-    texts = [p.read_text("utf-8") if isinstance(p, os.PathLike) else p for p in texts_or_files]
-    model = io.BytesIO()
-    try:
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=_sentences(texts),
-            model_writer=model,
-            vocab_size=vocab_size,
-            model_type="bpe",
-            # Exact round trips on code and prose (docs/design.md §4): no normalisation, keep every
-            # space, no dummy prefix, and unseen characters fall back to bytes instead of UNK.
-            normalization_rule_name="identity",
-            remove_extra_whitespaces=False,
-            add_dummy_prefix=False,
-            byte_fallback=True,
-            allow_whitespace_only_pieces=True,  # indentation runs become single pieces
-            user_defined_symbols=["\n"],  # a newline piece, not the byte <0x0A>
-            split_digits=True,
-            max_sentence_length=4 * _SENTENCE_CHARS,
-            unk_id=0,
-            bos_id=1,
-            eos_id=2,
-            pad_id=3,
-            num_threads=_TRAIN_THREADS,
-            minloglevel=2,
-        )
-    except RuntimeError as e:
-        raise DataError(
-            f"SentencePiece training with vocab_size={vocab_size} failed: {e}. vocab_size must "
-            "exceed 261 (256 bytes, 4 specials, newline) plus the text's distinct characters, "
-            "and a small corpus supports only a small vocab_size"
-        ) from e
-    path = pathlib.Path(f"{out_prefix}.model")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(model.getvalue())
-    return str(path)
-
-
-def _sentences(texts: list[str]):
-    """Seeded sample of documents up to _TRAIN_BYTES, cut into trainer-sized pieces."""
-    order = list(range(len(texts)))
-    random.Random(0).shuffle(order)
-    taken = 0
-    for i in order:
-        if taken >= _TRAIN_BYTES:
-            return
-        text = _encodable(texts[i])
-        taken += len(text)
-        for start in range(0, len(text), _SENTENCE_CHARS):
-            yield text[start : start + _SENTENCE_CHARS]
-
-
 def cache_root(data_cfg) -> pathlib.Path:
     """Where tokenizers and token arrays are cached."""
     root = data_cfg.cache_dir or os.environ.get("LLM_JAX_CACHE") or "~/.cache/llm_jax"
@@ -272,7 +202,7 @@ def read_options(data_cfg) -> ReadOptions:
 
 def bpe_sample(corpus: str, options: ReadOptions) -> tuple[list[str], dict]:
     """The bounded, deterministic sample bpe:N trains on, and its description (metadata)."""
-    documents, sample = sample_documents(resolve(corpus), _TRAIN_BYTES, options)
+    documents, sample = sample_documents(resolve(corpus), TRAIN_BYTES, options)
     return documents, {"corpus": corpus, **sample}
 
 

@@ -17,7 +17,7 @@ def corpus(tmp_path) -> str:
 
 def test_bpe_trains_on_a_bounded_sample_recorded_in_its_metadata(tmp_path, monkeypatch):
     spec = corpus(tmp_path)
-    monkeypatch.setattr(tokenizer_module, "_TRAIN_BYTES", 30_000)  # the corpus is ~4× that
+    monkeypatch.setattr(tokenizer_module, "TRAIN_BYTES", 30_000)  # the corpus is ~4× that
     trained_on = []
     real = tokenizer_module.train_sentencepiece
     monkeypatch.setattr(
