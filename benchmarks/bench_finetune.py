@@ -115,13 +115,16 @@ def _dpo(examples):
     pairs = FLAGS.batch_size // 2  # 2 sequences each: the SFT step's shapes
     config = _config(pairs)
     parts = build(config, objective=dpo_objective(config.train))
-    state = init_state(parts.model, parts.tx, FLAGS.seq_len, 0, parts.state_shardings)
+
+    def fresh():  # a new state for each timing: the train steps donate theirs
+        return init_state(parts.model, parts.tx, FLAGS.seq_len, 0, parts.state_shardings)
+
     rows = _pairs(examples, len(examples) // 2)
     batches = [
         parts.global_batch(rows.batch_at(s, seed=0, batch_size=pairs))
         for s in range(FLAGS.steps + 1)
     ]
-    cached = _time_steps(parts.train_step, state, batches)
+    cached = _time_steps(parts.train_step, fresh(), batches)
 
     inner = make_train_step(parts.model, parts.tx, config.train, dpo_loss)
     logprobs = functools.partial(losses.sequence_logprobs, parts.model)
@@ -130,14 +133,14 @@ def _dpo(examples):
         ref = jax.lax.stop_gradient(logprobs(reference, batch))
         return inner(state, dict(batch, ref_chosen=ref[:, 0], ref_rejected=ref[:, 1]))
 
-    reference = jax.tree.map(lambda x: x.copy(), state.params)  # the frozen second copy
+    reference = fresh().params  # the frozen second copy
     in_step = InMesh(jax.jit(with_reference, donate_argnums=0), parts.mesh, parts.rules)
-    in_step_seconds = _time_steps(lambda s, b: in_step(s, reference, b), state, batches)
+    in_step_seconds = _time_steps(lambda s, b: in_step(s, reference, b), fresh(), batches)
     forward = InMesh(jax.jit(logprobs), parts.mesh, parts.rules)
-    jax.block_until_ready(forward(state.params, batches[0]))
+    jax.block_until_ready(forward(reference, batches[0]))
     start = time.perf_counter()
     for batch in batches[1:]:
-        jax.block_until_ready(forward(state.params, batch))
+        jax.block_until_ready(forward(reference, batch))
     per_pair = (time.perf_counter() - start) / (len(batches[1:]) * pairs)
     return cached, in_step_seconds, per_pair
 
