@@ -38,7 +38,8 @@ def wait(condition, timeout, what, cluster):
     return result
 
 
-@pytest.mark.slow  # ~4.5 min on 2 loaded cores: a local sweep, then the array, requeue, collect
+# In the default suite (CI runs it on a real one-node SLURM): ~4.5 min on 2 loaded cores, a
+# local sweep, then the array, a requeue mid-run, and the collect job.
 def test_the_emitted_array_sweeps_requeues_and_collects(slurm, tmp_path, cache_dir):
     """The study's "slurm" arg: a 600-step run (task 0, the costliest) and a 40-step one."""
     reference = tmp_path / "local"
