@@ -65,8 +65,12 @@ def compile_train_step(config, devices=None) -> dict:
     devices = jax.devices() if devices is None else devices
     resolve_vocab(config)
     validate(config, n_devices=len(devices))
-    if config.model.scan_unroll == 0:  # compile the accelerator's program, not CPU's unrolled one
+    # Compile the accelerator's program, not CPU's: one layer per scan iteration, and the causal
+    # scores in one block (CPU skips the upper blocks in 64-query pieces).
+    if config.model.scan_unroll == 0:
         config.model.scan_unroll = 1
+    if config.model.attention_block == 0:
+        config.model.attention_block = config.data.seq_len
     parts = build(config, devices=devices)
     d = config.data
     batch = jax.ShapeDtypeStruct(
