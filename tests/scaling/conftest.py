@@ -15,6 +15,13 @@ def chinchilla_points():
     Module-scoped (one full-grid fit serves several tests), so it checks ../shared itself with
     the same skip as the function-scoped shared_data fixture.
     """
+    n, c, loss = all_chinchilla_points()
+    keep = np.argsort(loss)[:-5]
+    return n[keep], c[keep] / (6 * n[keep]), loss[keep]
+
+
+def all_chinchilla_points():
+    """(N, C, loss) of all 245 Figure 4 points; skips the test when ../shared lacks them."""
     path = SHARED_DATA / "chinchilla_fig4_points.csv"
     if not path.is_file():
         pytest.skip(f"{path} is absent (shared test data lives beside the checkout)")
@@ -22,6 +29,4 @@ def chinchilla_points():
         rows = list(csv.DictReader(f))
     n = np.array([float(r["Model Size"]) for r in rows])
     c = np.array([float(r["Training FLOP"]) for r in rows])
-    loss = np.array([float(r["loss"]) for r in rows])
-    keep = np.argsort(loss)[:-5]
-    return n[keep], c[keep] / (6 * n[keep]), loss[keep]
+    return n, c, np.array([float(r["loss"]) for r in rows])

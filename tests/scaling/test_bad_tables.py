@@ -14,6 +14,7 @@ from llm_jax.scaling.fit import fit_runs, fit_table
 from llm_jax.scaling.outliers import off_surface
 from llm_jax.scaling.synthetic import DEFAULT_LAW, isoflop_table
 from llm_jax.scaling.table import RunTableError, load_runs
+from tests.scaling.conftest import all_chinchilla_points
 
 COLUMNS = ["run", "params", "tokens", "loss", "flops", "budget"]
 
@@ -221,16 +222,7 @@ def test_fit_table_refuses_unknown_approaches():
 @pytest.mark.slow
 def test_outlier_threshold_on_chinchillas_points():
     """The 240 points Besiroglu et al. kept are not flagged; the 5 they dropped mostly are."""
-    from tests.conftest import SHARED_DATA
-
-    path = SHARED_DATA / "chinchilla_fig4_points.csv"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent (shared test data lives beside the checkout)")
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    n = np.array([float(r["Model Size"]) for r in rows])
-    c = np.array([float(r["Training FLOP"]) for r in rows])
-    loss = np.array([float(r["loss"]) for r in rows])
+    n, c, loss = all_chinchilla_points()
     points = {"params": n, "tokens": c / (6 * n), "loss": loss, "flops": c}
     dropped = set(np.argsort(loss)[-5:].tolist())
     kept = {k: v[np.argsort(loss)[:-5]] for k, v in points.items()}
