@@ -126,15 +126,16 @@ def _dpo(examples):
     ]
     cached = _time_steps(parts.train_step, fresh(), batches)
 
-    inner = make_train_step(parts.model, parts.tx, config.train, dpo_loss)
+    inner = make_train_step(parts.model, config.train, dpo_loss)
     logprobs = functools.partial(losses.sequence_logprobs, parts.model)
 
-    def with_reference(state, reference, batch):
+    def with_reference(state, reference, batch, schedule):
         ref = jax.lax.stop_gradient(logprobs(reference, batch))
-        return inner(state, dict(batch, ref_chosen=ref[:, 0], ref_rejected=ref[:, 1]))
+        return inner(state, dict(batch, ref_chosen=ref[:, 0], ref_rejected=ref[:, 1]), schedule)
 
     reference = fresh().params  # the frozen second copy
-    in_step = InMesh(jax.jit(with_reference, donate_argnums=0), parts.mesh, parts.rules)
+    schedule = parts.train_step.bound[0]
+    in_step = InMesh(jax.jit(with_reference, donate_argnums=0), parts.mesh, parts.rules, schedule)
     in_step_seconds = _time_steps(lambda s, b: in_step(s, reference, b), fresh(), batches)
     forward = InMesh(jax.jit(logprobs), parts.mesh, parts.rules)
     jax.block_until_ready(forward(reference, batches[0]))

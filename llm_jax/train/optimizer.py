@@ -24,10 +24,11 @@ def decay_mask(params, decay_embeddings: bool):
     return jax.tree_util.tree_map_with_path(decayed, params)
 
 
-def make_optimizer(t) -> optax.GradientTransformation:
-    """t is the train config."""
+def make_optimizer(t, schedule_inputs: dict | None = None) -> optax.GradientTransformation:
+    """t is the train config; schedule_inputs: the schedule's numbers, as the train step's traced
+    inputs (train/schedules.py). The state's structure never depends on them."""
     adamw = optax.adamw(
-        learning_rate=make_schedule(t),
+        learning_rate=make_schedule(t, schedule_inputs),
         b1=t.beta1,
         b2=t.beta2,
         eps=t.eps,

@@ -2,39 +2,53 @@
 
 Warmup rises linearly to the peak, reaching it on step warmup_steps - 1. Decaying schedules reach
 lr · min_lr_ratio exactly on the last step (steps - 1), so a WSD cooldown ends fully cooled.
+
+A schedule's numbers (`schedule_inputs`) may be Python floats or traced arrays: the train step
+takes them as inputs, so runs that differ only in them (the budgets and learning rates of a
+sweep, one model size) share one compiled program.
 """
 
 import jax.numpy as jnp
 
 
-def _warmup(step, warmup_steps):
-    return jnp.minimum(1.0, (step + 1) / max(warmup_steps, 1))
+def schedule_inputs(t) -> dict:
+    """t is the train config; the numbers its schedule is a function of, as float32 values."""
+    decay_steps = max(1, round(t.decay_fraction * t.steps))
+    values = {
+        "lr": t.lr,
+        "warmup_steps": max(t.warmup_steps, 1),
+        "decay_start": t.warmup_steps,  # cosine and linear decay from the end of warmup,
+        "cooldown_start": t.steps - decay_steps - 1,  # WSD from its cooldown
+        "last": t.steps - 1,
+        "floor": t.min_lr_ratio,
+    }
+    return {k: jnp.float32(v) for k, v in values.items()}
 
 
 def _progress(step, start, end):
     """0 at step `start`, 1 at step `end`, clipped."""
-    return jnp.clip((step - start) / max(end - start, 1), 0.0, 1.0)
+    return jnp.clip((step - start) / jnp.maximum(end - start, 1.0), 0.0, 1.0)
 
 
-def make_schedule(t):
-    """t is the train config; returns step → learning rate."""
-    last = t.steps - 1
-    floor = t.min_lr_ratio
+def make_schedule(t, inputs: dict | None = None):
+    """t is the train config; returns step → learning rate. `inputs`: schedule_inputs(t), or
+    arrays of the same names (the train step's traced inputs)."""
+    h = schedule_inputs(t) if inputs is None else inputs
+    floor = h["floor"]
 
     def cosine(step):
-        p = _progress(step, t.warmup_steps, last)
+        p = _progress(step, h["decay_start"], h["last"])
         return floor + (1 - floor) * 0.5 * (1 + jnp.cos(jnp.pi * p))
 
     def linear(step):
-        return 1 - (1 - floor) * _progress(step, t.warmup_steps, last)
+        return 1 - (1 - floor) * _progress(step, h["decay_start"], h["last"])
 
     def constant(step):
         return jnp.ones_like(step, dtype=jnp.float32)
 
     def wsd(step):
-        decay_steps = max(1, round(t.decay_fraction * t.steps))
         # The first cooldown step already decays (p = 1/decay_steps); the last reaches the floor.
-        p = _progress(step, t.steps - decay_steps - 1, last)
+        p = _progress(step, h["cooldown_start"], h["last"])
         shape = jnp.sqrt(p) if t.decay_shape == "sqrt" else p
         return 1 - (1 - floor) * shape
 
@@ -42,6 +56,6 @@ def make_schedule(t):
 
     def schedule(step):
         step = jnp.asarray(step, jnp.float32)
-        return t.lr * _warmup(step, t.warmup_steps) * body(step)
+        return h["lr"] * jnp.minimum(1.0, (step + 1) / h["warmup_steps"]) * body(step)
 
     return schedule

@@ -10,7 +10,8 @@ import jax
 from llm_jax import sharding
 from llm_jax.model import Transformer, model_config
 from llm_jax.train.optimizer import make_optimizer
-from llm_jax.train.schedules import make_schedule
+from llm_jax.train.compile_options import STEP, compile_options
+from llm_jax.train.schedules import make_schedule, schedule_inputs
 from llm_jax.train.state import state_layout, with_shardings
 from llm_jax.train.step import make_eval_step, make_train_step
 from llm_jax.train.tasks import NEXT_TOKEN, Objective
@@ -54,18 +55,23 @@ def build(config, devices=None, objective: Objective = NEXT_TOKEN) -> Parts:
     batch_sharding = jax.tree.map(
         lambda x: sharding.batch_sharding(mesh, rules, x.ndim), objective.batch_shapes(config.data)
     )
-    metrics_sharding = sharding.replicated(mesh)
+    replicated = sharding.replicated(mesh)
+    options = compile_options(STEP, mesh.devices.flat)
     train_step = jax.jit(
-        make_train_step(model, tx, config.train, objective.loss),
-        in_shardings=(state_shardings, batch_sharding),
-        out_shardings=(state_shardings, metrics_sharding),
+        make_train_step(model, config.train, objective.loss),
+        in_shardings=(state_shardings, batch_sharding, replicated),
+        out_shardings=(state_shardings, replicated),
         donate_argnums=0,
+        compiler_options=options,
     )
     eval_step = jax.jit(
         make_eval_step(model, objective.eval_metrics),
         in_shardings=(state_shardings.params, batch_sharding),
-        out_shardings=metrics_sharding,
+        out_shardings=replicated,
+        compiler_options=options,
     )
+    # The schedule's numbers are the step's third input, placed once (train/schedules.py).
+    inputs = jax.device_put(schedule_inputs(config.train), replicated)
     return Parts(
         mesh,
         rules,
@@ -75,22 +81,23 @@ def build(config, devices=None, objective: Objective = NEXT_TOKEN) -> Parts:
         abstract,
         state_shardings,
         batch_sharding,
-        InMesh(train_step, mesh, rules),
+        InMesh(train_step, mesh, rules, inputs),
         InMesh(eval_step, mesh, rules),
     )
 
 
 class InMesh:
     """A jitted function called (and traced, and lowered) with the mesh and logical rules active,
-    so the model's activation constraints apply; jax.set_mesh cannot be entered inside jit."""
+    so the model's activation constraints apply; jax.set_mesh cannot be entered inside jit.
+    `bound` are inputs appended to every call (the train step's schedule numbers)."""
 
-    def __init__(self, jitted, mesh, rules):
-        self.jitted, self.mesh, self.rules = jitted, mesh, rules
+    def __init__(self, jitted, mesh, rules, *bound):
+        self.jitted, self.mesh, self.rules, self.bound = jitted, mesh, rules, bound
 
     def __call__(self, *args):
         with sharding.activate(self.mesh, self.rules):
-            return self.jitted(*args)
+            return self.jitted(*args, *self.bound)
 
     def lower(self, *args):
         with sharding.activate(self.mesh, self.rules):
-            return self.jitted.lower(*args)
+            return self.jitted.lower(*args, *self.bound)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from llm_jax.sharding import check_divisible, strip_boxes, tree_shardings
+from llm_jax.train.compile_options import ONCE, compile_options
 
 
 @struct.dataclass
@@ -39,9 +40,15 @@ def state_layout(model, tx, seq_len, mesh, rules):
 def init_state(model, tx, seq_len, seed, shardings):
     """Every leaf is created on its own shards; nothing is materialised on one device first."""
     init = jax.jit(
-        lambda rng: nn.unbox(_init_boxed(model, tx, seq_len, rng)), out_shardings=shardings
+        lambda rng: nn.unbox(_init_boxed(model, tx, seq_len, rng)),
+        out_shardings=shardings,
+        compiler_options=compile_options(ONCE, _devices(shardings)),
     )
     return init(jax.random.PRNGKey(seed))
+
+
+def _devices(shardings):
+    return list(jax.tree.leaves(shardings)[0].device_set)
 
 
 def with_shardings(abstract, shardings):

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from llm_jax.train.loss import next_token_loss
+from llm_jax.train.optimizer import make_optimizer
 
 
 def lm_loss(model, train_cfg, params, tokens_BL1):
@@ -63,12 +64,14 @@ def make_gradient_fn(model, train_cfg, loss=lm_loss):
     return gradients
 
 
-def make_train_step(model, tx, train_cfg, loss=lm_loss):
-    """(state, batch) → (new state, metrics)."""
+def make_train_step(model, train_cfg, loss=lm_loss):
+    """(state, batch, schedule inputs) → (new state, metrics). The learning-rate schedule's
+    numbers are inputs, not constants (train/schedules.py: schedule_inputs)."""
     gradients = make_gradient_fn(model, train_cfg, loss)
 
-    def train_step(state, batch):
+    def train_step(state, batch, schedule_inputs):
         grads, metrics = gradients(state.params, batch)
+        tx = make_optimizer(train_cfg, schedule_inputs)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics = dict(metrics, grad_norm=optax.tree.norm(grads))

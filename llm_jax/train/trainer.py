@@ -24,6 +24,7 @@ from llm_jax.metric_writer import MetricWriter
 from llm_jax.model.flops import all_conventions
 from llm_jax.model.size import param_counts, train_flops_per_token
 from llm_jax.train import eval_schedule, resume
+from llm_jax.train.compile_options import ONCE, compile_options
 from llm_jax.train.pipeline import TrainRows
 from llm_jax.train.preemption import Preemption
 from llm_jax.train.profile import ProfileWindow
@@ -131,7 +132,8 @@ def _init_from_hf(config, parts, directory):
     def start(p):
         return TrainState(jnp.zeros((), jnp.int32), p, parts.tx.init(p), jax.random.PRNGKey(seed))
 
-    state = jax.jit(start, out_shardings=parts.state_shardings)(params)
+    options = compile_options(ONCE, parts.mesh.devices.flat)
+    state = jax.jit(start, out_shardings=parts.state_shardings, compiler_options=options)(params)
     log.info("initialised from the Hugging Face model in %s", directory)
     return state
 
@@ -237,7 +239,8 @@ def _evaluate(parts, state, eval_sets, task, step, cumulative, split="eval") -> 
     """The task's eval row from per-batch metrics averaged over each named held-out set."""
     means = {}
     for name, batches in eval_sets.items():
-        values = [jax.device_get(parts.eval_step(state.params, b)) for b in batches]
+        # Every batch is dispatched before one fetch: a sync per batch would idle the device.
+        values = jax.device_get([parts.eval_step(state.params, b) for b in batches])
         means[name] = {k: float(np.mean([v[k] for v in values])) for k in values[0]}
         means[name]["batches"] = len(batches)
     return dict(step=step, split=split, **task.eval_row(means, state.params), **cumulative)
