@@ -1,4 +1,6 @@
-"""The five 3e10-FLOP runs of `make demo` (chinchilla_cpu:demo), for bench_sweep_overhead.py."""
+"""Runs of `make demo` (chinchilla_cpu:demo) for bench_sweep_overhead.py: arg = the budgets,
+comma-separated (default 3e10: its five runs, five model sizes, every one compiled afresh;
+"3e10,1e11": ten runs of six sizes, four of them a size an earlier run compiled)."""
 
 import pathlib
 
@@ -9,8 +11,9 @@ DEMO = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "chinchilla
 
 
 def get_sweep(arg=None):
+    budgets = [float(b) for b in (arg or "3e10").split(",")]
     sweep = load_study(str(DEMO), "demo")
-    sweep.runs = [r for r in sweep.runs if r.info["budget"] == 3e10]
+    sweep.runs = [r for r in sweep.runs if r.info["budget"] in budgets]
     return sweep
 
 

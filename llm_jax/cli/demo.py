@@ -8,6 +8,7 @@ resumes (finished runs are skipped). Watch the runs: tensorboard --logdir=runs/d
 """
 
 import os
+import pathlib
 import sys
 import warnings
 
@@ -30,6 +31,17 @@ KAPLAN = (
 def ci(fit: dict, key: str) -> str:
     low_high = fit.get(f"{key}_ci")
     return f" (95% CI {low_high[0]:.3f} … {low_high[1]:.3f})" if low_high else ""
+
+
+def figures(fit: dict, kaplan: dict) -> list[str]:
+    """Chinchilla's figures from the total-N fit, Kaplan's from the non-embedding one: each law's
+    figures in the convention its numbers above are printed in."""
+
+    def kaplan_figure(path):
+        return pathlib.Path(path).name.startswith("kaplan_")
+
+    chinchilla = [f for f in fit.get("figures", []) if not kaplan_figure(f)]
+    return chinchilla + [f for f in kaplan.get("figures", []) if kaplan_figure(f)]
 
 
 def main(parsed):
@@ -59,7 +71,7 @@ def main(parsed):
         "tokens/param at the IsoFLOP optima:",
         ", ".join(f"{v:.0f}" for v in fit.get("tokens_per_param_at_optimum", [])),
     )
-    print("figures:\n  " + "\n  ".join(fit.get("figures", [])))
+    print("figures:\n  " + "\n  ".join(figures(fit, kaplan)))
     print(f"TensorBoard: tensorboard --logdir={FLAGS.workdir}/runs")
     sys.exit(0 if fit else 1)
 

@@ -5,7 +5,11 @@ non-embedding refit, WSD FLOPs saved)."""
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import pickle
+import subprocess
+import sys
 import tempfile
 from collections import defaultdict
 
@@ -73,7 +77,46 @@ def wsd_flops(rows: list[dict]) -> dict | None:
     }
 
 
-def _fit(rows, curves, out: epath.Path, bootstrap: int, log, kaplan_params) -> dict | None:
+def _fit_all(fits: list[tuple], log, parallel: bool) -> list[dict | None]:
+    """Each (rows, curves, out, bootstrap, kaplan_params) fitted and logged in order. With
+    `parallel` and a core for each, the later fits run at the same time in child interpreters
+    (the total-N and non-embedding fits with their figures took 20-25 s each on one core of the
+    2-core VM). A remote root stays in this process (an in-memory filesystem is per process)."""
+    if not parallel or (os.cpu_count() or 1) < len(fits):
+        return [_fit(*f, log) for f in fits]
+    children = [_start_fit(f) for f in fits[1:]]
+    docs = [_fit(*fits[0], log)]
+    for fit, child in zip(fits[1:], children, strict=True):
+        out, _ = child.communicate()
+        if child.returncode:
+            raise RuntimeError(f"the {fit[-1]} fit failed (exit {child.returncode}): see above")
+        doc, lines = pickle.loads(out)
+        for line in lines:
+            log(line)
+        docs.append(doc)
+    return docs
+
+
+def _start_fit(fit: tuple) -> subprocess.Popen:
+    """`fit` in a child interpreter: its arguments pickled in through a file, (doc, log lines)
+    pickled out on stdout; its warnings and errors reach stderr."""
+    with tempfile.TemporaryFile() as arguments:
+        arguments.write(pickle.dumps(fit))
+        arguments.seek(0)
+        code = "from llm_jax.sweep.report import fit_child; fit_child()"
+        command = [sys.executable, "-c", code]
+        return subprocess.Popen(command, stdin=arguments, stdout=subprocess.PIPE)
+
+
+def fit_child() -> None:
+    """The child side of _start_fit."""
+    fit = pickle.load(sys.stdin.buffer)
+    out, sys.stdout = sys.stdout.buffer, sys.stderr  # prints must not mix into the result
+    lines = []
+    out.write(pickle.dumps((_fit(*fit, lines.append), lines)))
+
+
+def _fit(rows, curves, out: epath.Path, bootstrap: int, kaplan_params, log) -> dict | None:
     """Chinchilla's approaches on runs.csv, Approach 1 and Kaplan's laws on curves.csv; when the
     curves cannot be fitted (too few sizes, no overlap) the rest still is. The fit itself writes
     local files only (llm_jax.scaling is pure), so a remote `out` gets them copied up afterwards."""
@@ -173,13 +216,14 @@ def finish(sweep, root, status, fit: bool = True, log=print) -> dict:
     summary["lr_check"] = lr_check(rows)
     summary["wsd"] = wsd_flops(rows)
     if fit and len(points) >= 3:
-        doc = _fit(points, curves, root, sweep.bootstrap, log, "total")
-        summary["fit"] = summarise_fit(doc)
         nonembed = recount(points, "params_non_embedding", "6N_nonembed")
-        nonembed_curves = fit_curves(curves, nonembed, "6N_nonembed")
-        out = root / "non_embedding"
-        doc = _fit(nonembed, nonembed_curves, out, sweep.bootstrap, log, "nonembed")
-        summary["fit_non_embedding"] = summarise_fit(doc)
+        fits = [
+            (points, curves, root, sweep.bootstrap, "total"),
+            (nonembed, fit_curves(curves, nonembed, "6N_nonembed"), root / "non_embedding",
+             sweep.bootstrap, "nonembed"),
+        ]  # fmt: skip
+        docs = _fit_all(fits, log, parallel="://" not in str(root))
+        summary["fit"], summary["fit_non_embedding"] = map(summarise_fit, docs)
     elif points:
         write_csv(points, root / "runs.csv")
         if curves:

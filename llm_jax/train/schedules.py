@@ -9,6 +9,7 @@ sweep, one model size) share one compiled program.
 """
 
 import jax.numpy as jnp
+import numpy as np
 
 
 def schedule_inputs(t) -> dict:
@@ -22,7 +23,7 @@ def schedule_inputs(t) -> dict:
         "last": t.steps - 1,
         "floor": t.min_lr_ratio,
     }
-    return {k: jnp.float32(v) for k, v in values.items()}
+    return {k: np.float32(v) for k, v in values.items()}  # host values: placed by the caller
 
 
 def _progress(step, start, end):

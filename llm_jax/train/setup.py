@@ -9,8 +9,8 @@ import jax
 
 from llm_jax import sharding
 from llm_jax.model import Transformer, model_config
-from llm_jax.train.optimizer import make_optimizer
 from llm_jax.train.compile_options import STEP, compile_options
+from llm_jax.train.optimizer import make_optimizer
 from llm_jax.train.schedules import make_schedule, schedule_inputs
 from llm_jax.train.state import state_layout, with_shardings
 from llm_jax.train.step import make_eval_step, make_train_step
