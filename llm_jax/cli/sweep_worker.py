@@ -27,6 +27,7 @@ from absl import logging as absl_logging
 from llm_jax import distributed
 from llm_jax.cli import errors
 from llm_jax.cli import train as train_cli
+from llm_jax.train import setup
 
 
 def train_once(argv: list[str]) -> None:
@@ -62,8 +63,9 @@ def run_logged(argv: list[str], log_path: str) -> int:
 
 
 def release_memory() -> None:
-    """What a finished run leaves: its compiled steps (jax.clear_caches; without it ~3 MB a run
-    stays resident, measured on tiny runs), its arrays (gc), and free heap glibc would keep."""
+    """What a finished run leaves: its compiled programs (jax.clear_caches; without it ~3 MB a
+    run stays resident, measured on tiny runs) except the steps kept for later runs of its size
+    (KEPT_PROGRAMS), its arrays (gc), and free heap glibc would keep."""
     gc.collect()
     jax.clear_caches()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: the allocator keeps it
@@ -87,9 +89,15 @@ def compilation_cache() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
+# Compiled steps kept for later runs of the same size: two per size (train, eval), and a study's
+# runs of one size are not consecutive (longest first), so enough for a ladder's sizes.
+KEPT_PROGRAMS = 24
+
+
 def main():
     distributed.die_with_parent()
     compilation_cache()
+    setup.keep_compiled(KEPT_PROGRAMS)
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # stray prints between runs go to stderr, never into the replies
     for line in sys.stdin:

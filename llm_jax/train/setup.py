@@ -3,7 +3,9 @@ the jitted steps. Shared by the trainer, checkpoint loading and the compile chec
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import json
 
 import jax
 
@@ -72,6 +74,7 @@ def build(config, devices=None, objective: Objective = NEXT_TOKEN) -> Parts:
     )
     # The schedule's numbers are the step's third input, placed once (train/schedules.py).
     inputs = jax.device_put(schedule_inputs(config.train), replicated)
+    key = _program_key(config, objective, mesh) if _kept is not None else None
     return Parts(
         mesh,
         rules,
@@ -81,9 +84,37 @@ def build(config, devices=None, objective: Objective = NEXT_TOKEN) -> Parts:
         abstract,
         state_shardings,
         batch_sharding,
-        InMesh(train_step, mesh, rules, inputs),
-        InMesh(eval_step, mesh, rules),
+        InMesh(train_step, mesh, rules, inputs, key=key and ("train", *key)),
+        InMesh(eval_step, mesh, rules, key=key and ("eval", *key)),
     )
+
+
+# Compiled steps kept across runs in this process (keep_compiled): program key → executable.
+_kept: collections.OrderedDict | None = None
+_kept_limit = 0
+# Train keys that are inputs of the compiled step, or not in it at all.
+_NOT_IN_PROGRAM = ("lr", "steps", "warmup_steps", "min_lr_ratio", "decay_fraction", "seed",
+                   "init_from")  # fmt: skip
+
+
+def keep_compiled(programs: int) -> None:
+    """Keep the last `programs` compiled steps for later builds in this process (the sweep
+    worker): a run of the same model, data shapes, optimizer settings, objective and devices as
+    an earlier one (another budget, learning rate or seed) calls the earlier executables without
+    tracing, lowering or loading them again. 0: off (each build's jit traces its own)."""
+    global _kept, _kept_limit
+    _kept, _kept_limit = (collections.OrderedDict() if programs else None), programs
+
+
+def _program_key(config, objective, mesh) -> tuple:
+    """What a step's program depends on: the config without its logging, eval and checkpoint
+    cadences and the train keys above, the objective (its functions, by identity), the devices."""
+    c = config.to_dict()
+    for section in ("log", "eval", "checkpoint"):
+        c.pop(section, None)
+    c["train"] = {k: v for k, v in c["train"].items() if k not in _NOT_IN_PROGRAM}
+    devices = tuple(d.id for d in mesh.devices.flat)
+    return json.dumps(c, sort_keys=True, default=str), objective, devices, mesh.shape_tuple
 
 
 class InMesh:
@@ -91,12 +122,28 @@ class InMesh:
     so the model's activation constraints apply; jax.set_mesh cannot be entered inside jit.
     `bound` are inputs appended to every call (the train step's schedule numbers)."""
 
-    def __init__(self, jitted, mesh, rules, *bound):
+    def __init__(self, jitted, mesh, rules, *bound, key=None):
         self.jitted, self.mesh, self.rules, self.bound = jitted, mesh, rules, bound
+        self.key = key  # set when compiled programs are kept across runs (keep_compiled)
+        self.executable = None
 
     def __call__(self, *args):
+        if self.key is not None:
+            self.executable = self.executable or self._kept_executable(args)
+            return self.executable(*args, *self.bound)
         with sharding.activate(self.mesh, self.rules):
             return self.jitted(*args, *self.bound)
+
+    def _kept_executable(self, args):
+        """The executable an earlier build of the same program compiled, or this one's, kept.
+        Its calls take exactly the shapes and shardings of the first (the loop's always do)."""
+        executable = _kept.get(self.key)
+        if executable is None:
+            executable = _kept[self.key] = self.lower(*args).compile()
+            while len(_kept) > _kept_limit:
+                _kept.popitem(last=False)  # the least recently used program
+        _kept.move_to_end(self.key)
+        return executable
 
     def lower(self, *args):
         with sharding.activate(self.mesh, self.rules):
