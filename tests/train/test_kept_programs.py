@@ -39,7 +39,9 @@ def kept():
 
 
 def _same_bits(a, b):
-    return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    return all(
+        np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
 
 
 def test_other_schedule_numbers_reuse_the_program_bit_for_bit(kept):
