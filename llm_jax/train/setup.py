@@ -58,7 +58,7 @@ def build(config, devices=None, objective: Objective = NEXT_TOKEN) -> Parts:
         lambda x: sharding.batch_sharding(mesh, rules, x.ndim), objective.batch_shapes(config.data)
     )
     replicated = sharding.replicated(mesh)
-    options = compile_options(STEP, mesh.devices.flat)
+    options = compile_options(STEP, mesh.devices.flat[0])
     train_step = jax.jit(
         make_train_step(model, config.train, objective.loss),
         in_shardings=(state_shardings, batch_sharding, replicated),

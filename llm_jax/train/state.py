@@ -39,16 +39,13 @@ def state_layout(model, tx, seq_len, mesh, rules):
 
 def init_state(model, tx, seq_len, seed, shardings):
     """Every leaf is created on its own shards; nothing is materialised on one device first."""
+    device = next(iter(jax.tree.leaves(shardings)[0].device_set))
     init = jax.jit(
         lambda rng: nn.unbox(_init_boxed(model, tx, seq_len, rng)),
         out_shardings=shardings,
-        compiler_options=compile_options(ONCE, _devices(shardings)),
+        compiler_options=compile_options(ONCE, device),
     )
     return init(jax.random.PRNGKey(seed))
-
-
-def _devices(shardings):
-    return list(jax.tree.leaves(shardings)[0].device_set)
 
 
 def with_shardings(abstract, shardings):

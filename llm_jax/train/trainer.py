@@ -132,7 +132,7 @@ def _init_from_hf(config, parts, directory):
     def start(p):
         return TrainState(jnp.zeros((), jnp.int32), p, parts.tx.init(p), jax.random.PRNGKey(seed))
 
-    options = compile_options(ONCE, parts.mesh.devices.flat)
+    options = compile_options(ONCE, parts.mesh.devices.flat[0])
     state = jax.jit(start, out_shardings=parts.state_shardings, compiler_options=options)(params)
     log.info("initialised from the Hugging Face model in %s", directory)
     return state
