@@ -49,7 +49,7 @@ def base_config():
     return c
 
 
-def design(budgets=BUDGETS, n_points=N_POINTS):
+def design(budgets=BUDGETS, n_points=N_POINTS, tokens_per_param=TOKENS_PER_PARAM):
     base = base_config()
     sizes = ladder.sizes(D_MODELS, base.model, SEQ_LEN)
     points = ladder.isoflop_design(
@@ -58,7 +58,7 @@ def design(budgets=BUDGETS, n_points=N_POINTS):
         batch_size=BATCH,
         seq_len=SEQ_LEN,
         n_points=n_points,
-        tokens_per_param=TOKENS_PER_PARAM,
+        tokens_per_param=tokens_per_param,
         min_steps=MIN_STEPS,
         warmup_fraction=0.05,
     )
