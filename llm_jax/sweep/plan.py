@@ -8,6 +8,8 @@ import math
 import subprocess
 import time
 
+import numpy as np
+
 from llm_jax.sweep.devices import child_env
 from llm_jax.sweep.runner import command
 from llm_jax.sweep.spec import flops_per_token, own_steps
@@ -39,7 +41,8 @@ def measure(run, opts, slot) -> dict:
         raise RuntimeError(f"throughput run failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")
     wall = time.time() - start
     rows = [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines()]
-    rate = [r for r in rows if r["split"] == "train"][-1]["tokens_per_s"]
+    # the median step: the first rows hold warm-up, any single row the host's jitter
+    rate = float(np.median([r["tokens_per_s"] for r in rows if r["split"] == "train"][2:]))
     tokens = MEASURE_STEPS * run.config.data.batch_size * run.config.data.seq_len
     result = {
         "tokens_per_s": rate,

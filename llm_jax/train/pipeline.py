@@ -15,16 +15,19 @@ class StepClock:
 
     def __init__(self, step: int):
         self.mark(step)
+        self.last = 0.0
 
     def mark(self, step: int) -> None:
         self.step, self.time = step, time.perf_counter()
 
     def rate(self, step: int) -> float:
-        """Steps per second from the last mark until now, when `step` is known finished; marks."""
+        """Steps per second from the last mark until now, when `step` is known finished; marks.
+        No step finished since the last mark: the last rate (there is nothing new to time)."""
         now = time.perf_counter()
         steps, seconds = step - self.step, now - self.time
-        self.step, self.time = step, now
-        return steps / seconds if steps else 0.0
+        if steps > 0:
+            self.step, self.time, self.last = step, now, steps / seconds
+        return self.last
 
 
 def peak_memory_bytes() -> int | None:
@@ -49,14 +52,20 @@ class TrainRows:
     def defer(self, step: int, metrics: dict, cumulative: dict) -> None:
         self.pending = (step, metrics, cumulative)
 
-    def take(self) -> dict | None:
-        """The pending row completed (None if there is none); waits for its step only."""
+    def take(self, in_flight: tuple[int, dict] | None = None) -> dict | None:
+        """The pending row completed (None if there is none); waits for its step only.
+        `in_flight` = (step, metrics) of the step dispatched last: XLA runs small CPU programs
+        inside the dispatch call, so that step may have finished too, and the clock must know
+        (else the next row's interval is empty and its rate absurd)."""
         if self.pending is None:
             return None
         (step, metrics, cumulative), self.pending = self.pending, None
         metrics = self.fetch(metrics, step)
+        finished = step
+        if in_flight and all(v.is_ready() for v in jax.tree.leaves(in_flight[1])):
+            finished = max(step, in_flight[0])
+        rate = self.clock.rate(finished) * self.tokens_per_step  # timed before the host's work
         lr = float(self.schedule(step - 1))  # the rate step `step` used
-        rate = self.clock.rate(step) * self.tokens_per_step
         row = dict(step=step, split="train", **metrics, lr=lr, tokens_per_s=rate)
         row.update(mfu=rate * self.flops_per_token / self.peak_flops, **cumulative)
         peak = peak_memory_bytes()

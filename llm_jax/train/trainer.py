@@ -155,8 +155,8 @@ def _loop(config, parts, state, task, start_step, checkpointer, writer, run_info
     rows = TrainRows(fetch, parts.schedule, start_step, tokens_per_step, flops_per_token, peak)
     profile = ProfileWindow(config.log.profile_steps, writer.workdir / "tensorboard")
 
-    def write_train_row():  # the deferred row of the step before, if any
-        row = rows.take()
+    def write_train_row(in_flight=None):  # the deferred row of the step before, if any
+        row = rows.take(in_flight)
         if row is not None:
             last["train"] = row
             writer.write(row)
@@ -173,7 +173,7 @@ def _loop(config, parts, state, task, start_step, checkpointer, writer, run_info
             if step == start_step:  # the first step compiles: keep it out of tokens/s and MFU
                 jax.block_until_ready(state)  # sync, once
                 rows.clock.mark(done)
-            write_train_row()  # step n-1's metrics, fetched while step n runs
+            write_train_row((done, metrics))  # step n-1's metrics, fetched while step n runs
             final = done == t.steps
             cumulative = {
                 "tokens": done * tokens_per_step,

@@ -32,7 +32,34 @@ def test_step_clock_counts_steps_between_marks(monkeypatch):
     clock = StepClock(3)  # 10.0
     assert clock.rate(7) == 2.0  # 4 steps in 2 s
     assert clock.rate(8) == 1.0  # 1 step in 1 s, from the mark at 12.0
-    assert clock.rate(8) == 0.0  # no step since the last mark
+    assert clock.rate(8) == 1.0  # no step since the last mark: nothing new, the last rate
+
+
+class Ready:
+    """A device value that has (or has not) finished."""
+
+    def __init__(self, ready):
+        self.ready = ready
+
+    def is_ready(self):
+        return self.ready
+
+
+def test_a_step_that_finished_inside_its_dispatch_counts_for_the_row_before(monkeypatch):
+    """Small CPU programs run inside the dispatch call: when row n is taken after dispatch n+1,
+    step n+1 may be done already; the clock must count it there, not give row n+1 an empty
+    interval (which read 5-25× the true tokens/s on every synced step)."""
+    now = iter([0.0, 1.0, 1.001, 2.0, 2.001])
+    monkeypatch.setattr(pipeline.time, "perf_counter", lambda: next(now))
+    rows = TrainRows(lambda m, step: {"loss": 1.0}, lambda step: 0.1, 0, 100, 10.0, 1e9)  # 0.0
+    rows.defer(1, {}, {})
+    assert rows.take(in_flight=(2, {"loss": Ready(True)}))["tokens_per_s"] == 200.0  # at 1.0
+    rows.defer(2, {}, {})  # an eval step: its row is taken at once, step 2 long finished
+    assert rows.take()["tokens_per_s"] == 200.0  # the last rate (1.001), not 1 step in 1 ms
+    rows.defer(3, {}, {})
+    assert rows.take(in_flight=(4, {"loss": Ready(False)}))["tokens_per_s"] == 100.0  # 2.0
+    rows.defer(4, {}, {})
+    assert rows.take()["tokens_per_s"] == pytest.approx(1e5)  # step 4 ran in 1 ms, in flight
 
 
 def test_train_rows_fetch_late_and_propagate_divergence():
