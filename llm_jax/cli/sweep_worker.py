@@ -89,9 +89,9 @@ def compilation_cache() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-# Compiled steps kept for later runs of the same size: two per size (train, eval), and a study's
-# runs of one size are not consecutive (longest first), so enough for a ladder's sizes.
-KEPT_PROGRAMS = 24
+# Compiled programs kept for later runs of the same size: three per size (init, train, eval), and
+# a study's runs of one size are not consecutive (longest first), so enough for a ladder's sizes.
+KEPT_PROGRAMS = 36
 
 
 def main():

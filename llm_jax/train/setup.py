@@ -14,7 +14,7 @@ from llm_jax.model import Transformer, model_config
 from llm_jax.train.compile_options import STEP, compile_options
 from llm_jax.train.optimizer import make_optimizer
 from llm_jax.train.schedules import make_schedule, schedule_inputs
-from llm_jax.train.state import state_layout, with_shardings
+from llm_jax.train.state import init_program, state_layout, with_shardings
 from llm_jax.train.step import make_eval_step, make_train_step
 from llm_jax.train.tasks import NEXT_TOKEN, Objective
 
@@ -31,6 +31,7 @@ class Parts:
     batch_sharding: object  # a NamedSharding per batch leaf (one, for token windows)
     train_step: object  # jitted (state, batch) → (state, metrics); donates state
     eval_step: object  # jitted (params, batch) → {name: scalar}
+    init: object  # jitted rng → a new run's TrainState, on its shardings
 
     @property
     def restore_target(self):
@@ -74,6 +75,7 @@ def build(config, devices=None, objective: Objective = NEXT_TOKEN) -> Parts:
     )
     # The schedule's numbers are the step's third input, placed once (train/schedules.py).
     inputs = jax.device_put(schedule_inputs(config.train), replicated)
+    init = init_program(model, tx, config.data.seq_len, state_shardings)
     key = _program_key(config, objective, mesh) if _kept is not None else None
     return Parts(
         mesh,
@@ -86,6 +88,7 @@ def build(config, devices=None, objective: Objective = NEXT_TOKEN) -> Parts:
         batch_sharding,
         InMesh(train_step, mesh, rules, inputs, key=key and ("train", *key)),
         InMesh(eval_step, mesh, rules, key=key and ("eval", *key)),
+        InMesh(init, mesh, rules, key=key and ("init", *key)),
     )
 
 
@@ -98,7 +101,8 @@ _NOT_IN_PROGRAM = ("lr", "steps", "warmup_steps", "min_lr_ratio", "decay_fractio
 
 
 def keep_compiled(programs: int) -> None:
-    """Keep the last `programs` compiled steps for later builds in this process (the sweep
+    """Keep the last `programs` compiled programs (init, train and eval steps) for later builds
+    in this process (the sweep
     worker): a run of the same model, data shapes, optimizer settings, objective and devices as
     an earlier one (another budget, learning rate or seed) calls the earlier executables without
     tracing, lowering or loading them again. 0: off (each build's jit traces its own)."""

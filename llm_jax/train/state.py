@@ -37,15 +37,19 @@ def state_layout(model, tx, seq_len, mesh, rules):
     return abstract, shardings
 
 
-def init_state(model, tx, seq_len, seed, shardings):
-    """Every leaf is created on its own shards; nothing is materialised on one device first."""
+def init_program(model, tx, seq_len, shardings):
+    """The jitted rng → TrainState: every leaf is created on its own shards; nothing is
+    materialised on one device first."""
     device = next(iter(jax.tree.leaves(shardings)[0].device_set))
-    init = jax.jit(
+    return jax.jit(
         lambda rng: nn.unbox(_init_boxed(model, tx, seq_len, rng)),
         out_shardings=shardings,
         compiler_options=compile_options(ONCE, device),
     )
-    return init(jax.random.PRNGKey(seed))
+
+
+def init_state(model, tx, seq_len, seed, shardings):
+    return init_program(model, tx, seq_len, shardings)(jax.random.PRNGKey(seed))
 
 
 def with_shardings(abstract, shardings):

@@ -18,7 +18,6 @@ from llm_jax.config import ConfigError
 from llm_jax.data import open_training_data
 from llm_jax.data.loader import BatchIterator
 from llm_jax.data.tokenizer import Tokenizer
-from llm_jax.train.state import init_state
 from llm_jax.train.step import lm_eval_metrics, lm_loss
 
 
@@ -116,10 +115,7 @@ class LanguageModeling:
         return row
 
     def initial_state(self, parts):
-        return init_state(
-            parts.model, parts.tx, self.config.data.seq_len, self.config.train.seed,
-            parts.state_shardings,
-        )  # fmt: skip
+        return parts.init(jax.random.PRNGKey(self.config.train.seed))
 
     def save(self, directory):
         self.tokenizer.save(directory)

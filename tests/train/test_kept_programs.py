@@ -23,7 +23,7 @@ def _config(d_model=32, **train):
 
 def _train(config, steps=4):
     parts = setup.build(config, devices=jax.devices()[:1])
-    state = init_state(parts.model, parts.tx, config.data.seq_len, 0, parts.state_shardings)
+    state = parts.init(jax.random.PRNGKey(0))
     batch = np.random.default_rng(0).integers(0, 64, size=(8, 17), dtype=np.int32)
     for _ in range(steps):
         state, metrics = parts.train_step(state, batch)
@@ -49,16 +49,19 @@ def test_other_schedule_numbers_reuse_the_program_bit_for_bit(kept):
     second, kept_result = _train(_config(lr=3e-2, steps=80, seed=3))
     assert second.train_step.executable is first.train_step.executable
     assert second.eval_step.executable is first.eval_step.executable
+    assert second.init.executable is first.init.executable
     setup.keep_compiled(0)  # the same run through its own jit
     _, own_result = _train(_config(lr=3e-2, steps=80, seed=3))
     assert _same_bits(kept_result, own_result)
+    fresh = init_state(first.model, first.tx, 16, 0, first.state_shardings)  # the plain jit's
+    assert _same_bits(first.init(jax.random.PRNGKey(0)), fresh)
 
 
 def test_another_program_is_compiled_and_the_oldest_dropped(kept):
     a, _ = _train(_config(d_model=32))
     b, _ = _train(_config(d_model=32, z_loss=1e-4))  # z_loss is in the program
     assert b.train_step.executable is not a.train_step.executable
-    c, _ = _train(_config(d_model=16))  # 3 programs × (train, eval) over a limit of 4
+    c, _ = _train(_config(d_model=16))  # 3 programs × (init, train, eval) over a limit of 4
     assert c.train_step.executable is not a.train_step.executable
     assert len(setup._kept) == 4
     again, _ = _train(_config(d_model=32))  # the least recently used (a's) was dropped
