@@ -1,8 +1,11 @@
 """The dry run: a sweep's plan with FLOPs, tokens and wall time estimated from a measured
-throughput (a short real training run of the smallest and the largest model, cached)."""
+throughput (a short real training run of the smallest and the largest model, cached; side by side
+on the sweep's slots, so they share the machine as the sweep's runs will)."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import itertools
 import json
 import math
 import subprocess
@@ -10,7 +13,7 @@ import time
 
 import numpy as np
 
-from llm_jax.sweep.devices import child_env
+from llm_jax.sweep.devices import child_env, pin
 from llm_jax.sweep.runner import command
 from llm_jax.sweep.spec import flops_per_token, own_steps
 from llm_jax.sweep.store import Status, write_atomic
@@ -36,10 +39,15 @@ def measure(run, opts, slot) -> dict:
         f"--config.eval.every_steps={MEASURE_STEPS}",
     ]
     start = time.time()
-    done = subprocess.run(cmd, capture_output=True, text=True, env=child_env(slot))
-    if done.returncode:
-        raise RuntimeError(f"throughput run failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")
-    wall = time.time() - start
+    child = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(slot)
+    )
+    pin(slot, child.pid)
+    _, stderr = child.communicate()
+    if child.returncode:
+        raise RuntimeError(f"throughput run failed: {' '.join(cmd)}\n{stderr[-2000:]}")
+    end = time.time()
+    wall = end - start
     rows = [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines()]
     # the median step: the first rows hold warm-up, any single row the host's jitter
     rate = float(np.median([r["tokens_per_s"] for r in rows if r["split"] == "train"][2:]))
@@ -48,6 +56,7 @@ def measure(run, opts, slot) -> dict:
         "tokens_per_s": rate,
         "flops_per_token": flops_per_token(run),
         "startup_s": max(0.0, wall - tokens / rate),
+        "measured": [start, end],
     }
     cache.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(cache, json.dumps(result))
@@ -86,7 +95,10 @@ def print_plan(sweep, selected, opts, slots: list, assume_flops_per_s: float = 0
     if assume_flops_per_s:
         samples = [assumed(assume_flops_per_s, r) for r in runs if r.name in ends]
     else:
-        samples = [measure(r, opts, slots[0]) for r in runs if r.name in ends]
+        ends_runs = [r for r in runs if r.name in ends]
+        jobs = zip(ends_runs, itertools.cycle(slots), strict=False)  # at once, as the sweep's runs
+        with concurrent.futures.ThreadPoolExecutor(len(slots)) as pool:
+            samples = list(pool.map(lambda job: measure(job[0], opts, job[1]), jobs))
     flops_per_s = rate_model(samples)
     startup = sum(s["startup_s"] for s in samples) / len(samples)
     status, total = Status(opts.root), {"flops": 0.0, "tokens": 0, "seconds": 0.0, "runs": 0}

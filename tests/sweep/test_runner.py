@@ -1,6 +1,7 @@
 """tools/sweep.py end to end on a tiny sweep: failures recorded and listed, shards dealt by cost,
 run names checked before anything runs, kill → rerun ≡ one go, the dry run."""
 
+import json
 import os
 import signal
 import subprocess
@@ -169,6 +170,18 @@ def test_dry_run_plans_every_run_without_training(tmp_path):
     assert total["tokens"] == (40 + 40 + 32 + 4 + 8) * 8 * 32
     assert not (tmp_path / "runs").exists()  # nothing trained
     assert "-m llm_jax.cli.train" in lines[-1] and "--workdir=" in lines[-1]
+
+
+def test_measured_dry_run_times_both_ends_side_by_side(tmp_path, cache_dir):
+    """The throughput samples share the machine as the sweep's runs will: one per slot, at once."""
+    flags = ("--dry_run", "--workers=2", "--threads_per_run=1")
+    done = run_sweep(tmp_path / "s", cache_dir, "", *flags)
+    assert done.returncode == 0, done.stderr[-2000:]
+    samples = [json.loads(p.read_text()) for p in (tmp_path / "s" / "throughput").glob("*.json")]
+    assert len(samples) == 2 and all(s["tokens_per_s"] > 0 for s in samples)
+    (a_start, a_end), (b_start, b_end) = (s["measured"] for s in samples)
+    assert a_start < b_end and b_start < a_end, samples  # the two runs overlapped
+    assert "tok/s" in done.stdout + done.stderr
 
 
 def run_plan(workdir, lines):
