@@ -45,14 +45,14 @@ def losses(points, byte_cpu, noise, rng, kappa, law=None, short=(0.0, 0)) -> np.
     """Loss of each design point under `law` (E, A, B, alpha, beta of this study's N and D) or,
     without one, chinchilla_cpu's law moved to κ bytes per token; with noise (short = (noise,
     tokens): the noise of runs shorter than that)."""
-    byte_model = byte_cpu.base_config().model
-    out = []
-    for p in points:
-        if law:
-            out.append(law_loss(law, p.n_params, p.tokens))
-            continue
-        ((_, n_byte, _),) = ladder.sizes([p.shape["d_model"]], byte_model, byte_cpu.SEQ_LEN)
-        out.append(kappa * law_loss(byte_law(), n_byte, kappa * p.tokens))
+    if law:
+        out = [law_loss(law, p.n_params, p.tokens) for p in points]
+    else:
+        byte_model, moved = byte_cpu.base_config().model, byte_law()
+        out = []
+        for p in points:
+            ((_, n_byte, _),) = ladder.sizes([p.shape["d_model"]], byte_model, byte_cpu.SEQ_LEN)
+            out.append(kappa * law_loss(moved, n_byte, kappa * p.tokens))
     if not noise:
         return np.array(out)
     sigma = np.array([short[0] if p.tokens < short[1] else noise for p in points])
@@ -105,10 +105,10 @@ def main(argv=None):
     _, _, points = study.design(budgets, n_points=n_points, tokens_per_param=centre)
     flops = sum(p.flops for p in points)
     print(f"{len(points)} points, {flops:.3g} FLOPs (6N), min steps {min(p.steps for p in points)}")
+    keys = ("E", "A", "B", "alpha", "beta")
+    law = dict(zip(keys, map(float, args.law.split(",")), strict=True)) if args.law else None
+    short = (args.short_noise, args.short_tokens)
     for noise in map(float, args.noise.split(",")):
-        keys = ("E", "A", "B", "alpha", "beta")
-        law = dict(zip(keys, map(float, args.law.split(",")), strict=True)) if args.law else None
-        short = (args.short_noise, args.short_tokens)
         result = check(points, byte_cpu, kappa, noise, args.draws, args.approach3, law, short)
         print(json.dumps(result))
 

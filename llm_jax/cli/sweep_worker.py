@@ -64,7 +64,7 @@ def run_logged(argv: list[str], log_path: str) -> int:
 
 def release_memory() -> None:
     """What a finished run leaves: its compiled programs (jax.clear_caches; without it ~3 MB a
-    run stays resident, measured on tiny runs) except the steps kept for later runs of its size
+    run stays resident, measured on tiny runs) except the programs kept for later runs of its size
     (KEPT_PROGRAMS), its arrays (gc), and free heap glibc would keep."""
     gc.collect()
     jax.clear_caches()

@@ -92,7 +92,7 @@ def build(config, devices=None, objective: Objective = NEXT_TOKEN) -> Parts:
     )
 
 
-# Compiled steps kept across runs in this process (keep_compiled): program key → executable.
+# Compiled programs kept across runs in this process (keep_compiled): key → executable.
 _kept: collections.OrderedDict | None = None
 _kept_limit = 0
 # Train keys that are inputs of the compiled step, or not in it at all.
@@ -102,10 +102,10 @@ _NOT_IN_PROGRAM = ("lr", "steps", "warmup_steps", "min_lr_ratio", "decay_fractio
 
 def keep_compiled(programs: int) -> None:
     """Keep the last `programs` compiled programs (init, train and eval steps) for later builds
-    in this process (the sweep
-    worker): a run of the same model, data shapes, optimizer settings, objective and devices as
-    an earlier one (another budget, learning rate or seed) calls the earlier executables without
-    tracing, lowering or loading them again. 0: off (each build's jit traces its own)."""
+    in this process (the sweep worker): a run of the same model, data shapes, optimizer settings,
+    objective and devices as an earlier one (another budget, learning rate or seed) calls the
+    earlier executables without tracing, lowering or loading them again. 0: off (each build's
+    jit traces its own)."""
     global _kept, _kept_limit
     _kept, _kept_limit = (collections.OrderedDict() if programs else None), programs
 
