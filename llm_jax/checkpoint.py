@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -46,15 +47,40 @@ def checkpoint_dir(workdir) -> epath.Path:
 
 
 class Checkpointer:
-    """Thin wrapper: save/restore a TrainState and a dict of JSON facts, keep the last N."""
+    """Thin wrapper: save/restore a TrainState and a dict of JSON facts, keep the last N.
 
-    def __init__(self, workdir, keep: int, async_save: bool = True):
+    On CPU, with async saves in one process, `save` only dispatches a copy of the state (so the
+    next step may donate the original's buffers) and hands it to a thread of its own, where
+    Orbax's synchronous part (a host copy of every leaf, run against XLA's worker threads) goes
+    on beside the next steps instead of holding the loop; Orbax then writes in the background
+    as usual. Every other call waits for that thread first, so the manager is never used from
+    two threads at once. Elsewhere Orbax's synchronous part stays on the loop's thread: on an
+    accelerator its host copy is a DMA and the copy would cost device memory, and with several
+    processes Orbax's barriers are device collectives, which every process must issue in the
+    same order as its train steps.
+    """
+
+    def __init__(self, workdir, keep: int, async_save: bool = True, saver_thread=None):
+        """saver_thread: None decides as above; True or False forces it (benchmarks, tests)."""
         options = ocp.CheckpointManagerOptions(
             preservation_policy=ocp.checkpoint_managers.LatestN(keep),
             enable_async_checkpointing=async_save,
             create=True,
         )
-        self.manager = ocp.CheckpointManager(checkpoint_dir(workdir), options=options)
+        self._manager = ocp.CheckpointManager(checkpoint_dir(workdir), options=options)
+        if saver_thread is None:
+            one_cpu_process = jax.process_count() == 1 and jax.default_backend() == "cpu"
+            saver_thread = async_save and one_cpu_process
+        self._saver = ThreadPoolExecutor(1, "llm_jax-checkpoint") if saver_thread else None
+        self._pending = None
+
+    @property
+    def manager(self) -> ocp.CheckpointManager:
+        """Orbax's manager, once a save handed to the saver thread has been handed on to it."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()  # raises what the save raised
+        return self._manager
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
@@ -63,13 +89,15 @@ class Checkpointer:
         return sorted(self.manager.all_steps())
 
     def directory(self) -> epath.Path:
-        return epath.Path(self.manager.directory)
+        return epath.Path(self._manager.directory)
 
     def save(self, step: int, state, extra: dict) -> None:
-        args = ocp.args.Composite(
-            state=ocp.args.StandardSave(state), extra=ocp.args.JsonSave(extra)
-        )
-        self.manager.save(step, args=args, force=True)
+        manager = self.manager  # at most one state copy waits for the saver thread
+        if self._saver is None:
+            _save(manager, step, state, extra)
+            return
+        copy = jax.device_put(state, may_alias=False)  # dispatched, not waited for
+        self._pending = self._saver.submit(_save, manager, step, copy, extra)
 
     def restore(self, step: int, abstract_state):
         """abstract_state: ShapeDtypeStructs with target shardings (any mesh, any process count)."""
@@ -121,8 +149,17 @@ class Checkpointer:
         return target
 
     def close(self) -> None:
-        self.manager.wait_until_finished()
-        self.manager.close()
+        try:
+            self.manager.wait_until_finished()
+        finally:
+            if self._saver is not None:
+                self._saver.shutdown()
+            self._manager.close()
+
+
+def _save(manager, step: int, state, extra: dict) -> None:
+    args = ocp.args.Composite(state=ocp.args.StandardSave(state), extra=ocp.args.JsonSave(extra))
+    manager.save(step, args=args, force=True)
 
 
 def _first_line(error: Exception, limit: int = 160) -> str:
