@@ -27,6 +27,18 @@ def fmt_params(n: float) -> str:
     return str(int(n))
 
 
+# A save costs a fixed ~0.2 s of CPU whatever the model's size (Orbax's work per leaf; see
+# benchmarks/RESULTS.md), as much as hundreds of a tiny model's steps. So a run saves once per
+# SAVE_EVERY_FLOPS of training (about a minute of one CPU core, seconds on an accelerator) and
+# at most 5 times, besides its end: a killed sweep loses a fifth of a run or that much compute,
+# whichever is more.
+SAVE_EVERY_FLOPS = 3e11
+
+
+def save_every_steps(p: Point) -> int:
+    return max(1, p.steps // 5, math.ceil(p.steps * SAVE_EVERY_FLOPS / p.flops))
+
+
 def point_config(base, p: Point, seed: int = 0):
     """The full config of one design point: cosine to p.steps, a learning curve on the eval
     subset, the full eval set at the end."""
@@ -37,7 +49,7 @@ def point_config(base, p: Point, seed: int = 0):
     c.eval.every_steps = p.steps  # the fixed eval set is big: evaluate it once, at the end
     log_eval(c)
     c.log.every_steps = max(1, p.steps // 50)
-    c.checkpoint.every_steps = max(1, p.steps // 5)  # a killed sweep loses ≤ 20% of a run
+    c.checkpoint.every_steps = save_every_steps(p)
     return c
 
 

@@ -6,7 +6,9 @@ import pathlib
 import pytest
 
 from llm_jax.config import validate
+from llm_jax.sweep.ladder import Point
 from llm_jax.sweep.spec import load_study
+from llm_jax.sweep.study import SAVE_EVERY_FLOPS, save_every_steps
 from llm_jax.train import eval_schedule
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -31,3 +33,17 @@ def test_every_run_validates_and_has_a_curve(name, path, arg):
             assert len(steps) >= 5, (run.name, sorted(steps))
         subsets.add(run.config.eval.subset_tokens)
     assert len(subsets) == 1, f"{name}: runs differ in eval.subset_tokens {subsets}"
+
+
+def _point(steps: int, flops: float) -> Point:
+    return Point(flops, {}, 1, flops_per_token=flops / steps, batch_size=1, seq_len=1, steps=steps)
+
+
+def test_runs_save_once_per_save_every_flops_and_at_most_five_times():
+    small, mid, big = (_point(1000, k * SAVE_EVERY_FLOPS) for k in (0.9, 2.5, 100))
+    assert save_every_steps(small) >= 1000  # at its end only
+    assert save_every_steps(mid) == 400  # 400 steps = SAVE_EVERY_FLOPS: saves at 400, 800, 1000
+    assert save_every_steps(big) == 200  # five times
+    demo = load_study(str(ROOT / "experiments/chinchilla_cpu/config.py"), "demo")
+    every = {r.name: r.config.checkpoint.every_steps / r.config.train.steps for r in demo.runs}
+    assert all(v >= 1 for k, v in every.items() if "-C3e10-" in k), every  # seconds-long runs

@@ -32,12 +32,17 @@ def point(d_model: int, steps: int, budget: float) -> Point:
     return Point(budget, shape, n_params, fpt, 8, SEQ, steps, warmup_steps=2, lr=3e-3)
 
 
+def cosine(base, d_model: int):
+    """A 40-step run saved every 8 steps (a real study's tiny runs save at their end only), so a
+    killed sweep has something to resume."""
+    c = point_config(base, point(d_model, 40, 1.0))
+    c.checkpoint.every_steps = 8
+    return c
+
+
 def get_sweep(arg=None):
     base = base_config()
-    runs = [
-        Run(f"tiny-d{d}", point_config(base, point(d, 40, 1.0)), info={"budget": 1.0})
-        for d in (16, 24)
-    ]
+    runs = [Run(f"tiny-d{d}", cosine(base, d), info={"budget": 1.0}) for d in (16, 24)]
     runs += branch_runs("tiny-wsd", base, [point(16, 20, 2.0), point(16, 40, 3.0)])
     if arg == "slurm":
         long = point_config(base, point(16, 600, 1.0))
