@@ -182,12 +182,13 @@ def throughput(size, setting, remat, limit, peak) -> dict:
     tokens = np.random.default_rng(0).integers(
         0, config.model.vocab_size, (batch, config.data.seq_len + 1), np.int32
     )
+    schedule = parts.train_step.bound  # the step's inputs after (state, batch): train/setup.py
     for _ in range(2):
-        state, metrics = compiled(state, tokens)
+        state, metrics = compiled(state, tokens, *schedule)
     jax.block_until_ready(metrics)
     t0 = time.perf_counter()
     for _ in range(setting["timed_steps"]):
-        state, metrics = compiled(state, tokens)
+        state, metrics = compiled(state, tokens, *schedule)
     jax.block_until_ready(metrics)
     seconds = (time.perf_counter() - t0) / setting["timed_steps"]
     rate = batch * config.data.seq_len / seconds
